@@ -1,0 +1,184 @@
+"""Losses along the linear path and the barriers of THEORY.md §0.
+
+Path convention: ``theta(t) = (1 - t) theta_A + t theta_B~``; ``t = 0`` is A. All ``T`` networks
+of the path are evaluated in one batched pass (:func:`otlmc.networks.forward_path`).
+
+Barriers (reported under their own names):
+
+- ``barrier = max_t [L(t) - ((1 - t) L_A + t L_B)]`` (Frankle / Entezari; the one theorems bound);
+- ``barrier_rebasin = max_t L(t) - (L_A + L_B) / 2``;
+- ``midpoint_loss = L(1/2)`` (linear interpolation of the grid if 1/2 is not on it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import check_array, check_choice, check_int, check_t_grid
+from .backend import to_numpy, xp_of
+from .networks import MLP, check_same_architecture, forward_path
+
+LOSSES = ("deviation", "mse", "ce")
+
+
+def t_grid(n_points: int = 25) -> np.ndarray:
+    """Uniform grid of ``n_points`` values of ``t`` in ``[0, 1]`` (default 25, ends included)."""
+    n_points = check_int("n_points", n_points, min_value=2)
+    return np.linspace(0.0, 1.0, n_points)
+
+
+def barrier_values(ts, losses) -> dict:
+    """The three barrier definitions for a loss curve ``losses[k] = L(ts[k])``."""
+    ts = check_t_grid(ts)
+    losses = check_array("losses", losses, ndim=1)
+    if losses.shape != ts.shape:
+        raise ValueError(f"losses has shape {losses.shape}, ts has {ts.shape}.")
+    if ts[0] != 0.0 or ts[-1] != 1.0:
+        raise ValueError("ts must start at 0 and end at 1 so the endpoint losses are on the grid.")
+    la, lb = losses[0], losses[-1]
+    return {
+        "barrier": float(np.max(losses - ((1 - ts) * la + ts * lb))),
+        "barrier_rebasin": float(np.max(losses) - (la + lb) / 2),
+        "midpoint_loss": float(np.interp(0.5, ts, losses)),
+    }
+
+
+def _log_softmax(Z, xp):
+    Z = Z - Z.max(axis=-1, keepdims=True)
+    return Z - xp.log(xp.exp(Z).sum(axis=-1, keepdims=True))
+
+
+_CHUNK_ELEMENTS = 1 << 23  # ~64 MB of float64 per activation block
+
+
+def _t_chunks(net: MLP, n_inputs: int, n_t: int) -> int:
+    """How many t values to evaluate per batched pass so that the largest block stays bounded."""
+    widest = max(net.widths)
+    per_t = n_inputs * widest + max(W.size for W in net.weights)
+    return int(max(1, min(n_t, _CHUNK_ELEMENTS // max(per_t, 1))))
+
+
+def _path_outputs(net_a: MLP, net_b: MLP, X, ts):
+    """``forward_path`` in t-chunks of bounded memory; outputs ``(T, N, m_out)``."""
+    step = _t_chunks(net_a, len(X), len(ts))
+    parts = [forward_path(net_a, net_b, X, ts[i : i + step]) for i in range(0, len(ts), step)]
+    xp = xp_of(parts[0])
+    return parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=0)
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """Everything measured along one path. Arrays are indexed by the t-grid ``ts``.
+
+    ``loss[k]``: mean loss of ``theta(ts[k])``; ``error[k]``: 0-1 error (classification only,
+    else None); ``deviation_rms[k]`` / ``deviation_max[k]``: RMS over inputs (and max over inputs)
+    of ``|f_{M_t}(x) - ((1 - t) f_A(x) + t f_B~(x))|_2``; ``barriers`` / ``error_barriers``: the
+    three definitions for loss and error; ``n_eval``: number of evaluation inputs.
+    """
+
+    ts: np.ndarray
+    loss: np.ndarray
+    error: np.ndarray | None
+    deviation_rms: np.ndarray
+    deviation_max: np.ndarray
+    barriers: dict
+    error_barriers: dict | None
+    loss_name: str
+    n_eval: int
+
+    def summary(self, prefix: str = "") -> dict:
+        """Flat dict of scalars for a results table."""
+        out = {f"{prefix}{k}": v for k, v in self.barriers.items()}
+        out[f"{prefix}deviation_rms_max_t"] = float(self.deviation_rms.max())
+        out[f"{prefix}deviation_sup"] = float(self.deviation_max.max())
+        if self.error_barriers is not None:
+            out.update({f"{prefix}error_{k}": v for k, v in self.error_barriers.items()})
+        return out
+
+
+def evaluate_path(
+    net_a: MLP, net_b: MLP, X, y=None, *, ts=None, loss: str = "deviation"
+) -> PathResult:
+    """Loss, 0-1 error and output deviation of the mean networks ``M_t`` along the path.
+
+    Parameters
+    ----------
+    net_a, net_b : endpoints (B already aligned to A, if wanted).
+    X : ``(N, m_0)`` evaluation inputs.
+    y : targets: ``(N,)`` int labels for ``loss='ce'``; ``(N,)`` or ``(N, m_out)`` reals for
+        ``'mse'`` (e.g. a teacher's outputs); ignored for ``'deviation'``.
+    ts : t-grid in [0, 1] starting at 0 and ending at 1 (default: 25 points).
+    loss : ``'deviation'`` — squared deviation from the interpolated outputs (random networks);
+        ``'mse'`` — squared error to ``y``; ``'ce'`` — cross-entropy with labels ``y``.
+    """
+    check_same_architecture(net_a, net_b)
+    check_choice("loss", loss, LOSSES)
+    ts = t_grid() if ts is None else check_t_grid(ts)
+    out = _path_outputs(net_a, net_b, X, ts)  # (T, N, m_out)
+    xp = xp_of(out)
+    tt = xp.asarray(ts).reshape(-1, 1, 1)  # (T, 1, 1)
+    interp = (1 - tt) * out[0][None] + tt * out[-1][None]  # (T, N, m_out)
+    dev = xp.sqrt(((out - interp) ** 2).sum(-1))  # (T, N)
+    dev_rms = to_numpy(xp.sqrt((dev**2).mean(1)))
+    dev_max = to_numpy(dev.max(1))
+    error = None
+    if loss == "deviation":
+        losses = dev_rms**2
+    elif loss == "mse":
+        if y is None:
+            raise ValueError("loss='mse' needs targets y.")
+        Y = xp.asarray(check_array("y", to_numpy(y)))
+        Y = Y.reshape(out.shape[1], -1)
+        if Y.shape[1] != out.shape[2]:
+            raise ValueError(f"y has {Y.shape[1]} columns, the network outputs {out.shape[2]}.")
+        losses = to_numpy(((out - Y[None]) ** 2).sum(-1).mean(1))
+    else:
+        if y is None:
+            raise ValueError("loss='ce' needs integer labels y.")
+        labels = np.asarray(to_numpy(y))
+        if labels.shape != (out.shape[1],) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"y must be {out.shape[1]} integer labels for loss='ce'.")
+        if labels.min() < 0 or labels.max() >= out.shape[2]:
+            raise ValueError(f"labels must lie in [0, {out.shape[2] - 1}].")
+        lab = xp.asarray(labels)
+        logp = _log_softmax(out, xp)  # (T, N, C)
+        idx = xp.arange(out.shape[1])
+        losses = to_numpy(-logp[:, idx, lab].mean(1))
+        error = to_numpy((out.argmax(-1) != lab[None]).mean(1))
+    return PathResult(
+        ts=ts,
+        loss=np.asarray(losses, dtype=np.float64),
+        error=error,
+        deviation_rms=dev_rms,
+        deviation_max=dev_max,
+        barriers=barrier_values(ts, losses),
+        error_barriers=None if error is None else barrier_values(ts, error),
+        loss_name=loss,
+        n_eval=int(out.shape[1]),
+    )
+
+
+def barrier(net_a: MLP, net_b: MLP, X, y=None, *, ts=None, loss: str = "deviation") -> float:
+    """``max_t [L(t) - ((1 - t) L_A + t L_B)]`` on the t-grid (see :func:`evaluate_path`)."""
+    return evaluate_path(net_a, net_b, X, y, ts=ts, loss=loss).barriers["barrier"]
+
+
+def layer_gaps(net_a: MLP, net_b: MLP, X, *, ts=None) -> dict:
+    """Per-hidden-layer activation gaps (Property 1 of Ferbach et al.).
+
+    Returns arrays over hidden layers ``l = 1..L``:
+    ``endpoint_gap[l] = mean_{x, i} (H_l^A - H_l^B~)^2`` (mean squared per neuron), and
+    ``path_gap[l] = max_t mean_{x, i} (H_l(M_t) - ((1 - t) H_l^A + t H_l^B~))^2``.
+    """
+    check_same_architecture(net_a, net_b)
+    ts = t_grid() if ts is None else check_t_grid(ts)
+    _, hidden = forward_path(net_a, net_b, X, ts, return_features=True)
+    endpoint, path = [], []
+    for H in hidden:  # (T, N, m_l)
+        xp = xp_of(H)
+        tt = xp.asarray(ts).reshape(-1, 1, 1)
+        interp = (1 - tt) * H[0][None] + tt * H[-1][None]
+        endpoint.append(float(((H[0] - H[-1]) ** 2).mean()))
+        path.append(float(((H - interp) ** 2).mean(axis=(1, 2)).max()))
+    return {"endpoint_gap": np.array(endpoint), "path_gap": np.array(path)}

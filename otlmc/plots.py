@@ -1,0 +1,63 @@
+"""Tables -> figures. Nothing here computes a result that is not already in the table."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .fit import fit_power_law
+from .sweep import column
+
+
+def _mpl():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def mean_ci(rows: Sequence[Mapping], x: str, y: str):
+    """Per-x mean and a normal 95% interval of the mean over replicates."""
+    xs, ys = column(rows, x), column(rows, y)
+    levels = np.unique(xs)
+    mean = np.array([ys[xs == v].mean() for v in levels])
+    sem = np.array([ys[xs == v].std(ddof=1) / np.sqrt((xs == v).sum()) if (xs == v).sum() > 1 else 0.0
+                    for v in levels])
+    return levels, mean, 1.96 * sem
+
+
+def loglog_panel(ax, rows, x: str, curves: Sequence[tuple[str, str, str]], *, theory_slope=None,
+                 theory_label=None, fit_min=None, ylabel=""):
+    """Curves ``(column, label, color)`` of mean +- 95% CI vs ``x`` on log-log axes.
+
+    Each legend entry carries its fitted exponent; the theory slope is drawn through the first
+    curve's geometric centre so that only its slope, not its height, is a claim.
+    """
+    first = None
+    for col, label, color in curves:
+        lv, mean, ci = mean_ci(rows, x, col)
+        fit = fit_power_law(column(rows, x), column(rows, col), n_min=fit_min)
+        ax.errorbar(lv, mean, yerr=ci, fmt="o-", color=color, ms=4, capsize=2,
+                    label=f"{label}  (fit: $n^{{{fit.slope:+.3f}}}$)")
+        if first is None:
+            first = (lv, mean)
+    if theory_slope is not None and first is not None:
+        lv, mean = first
+        c = np.exp(np.mean(np.log(mean)) - theory_slope * np.mean(np.log(lv)))
+        ax.plot(lv, c * lv**theory_slope, "k--", lw=1, label=theory_label or f"theory $n^{{{theory_slope:+.3f}}}$")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def save(fig, stem) -> list[str]:
+    """Save ``stem.png`` and ``stem.pdf``; returns the paths."""
+    paths = [f"{stem}.png", f"{stem}.pdf"]
+    for p in paths:
+        fig.savefig(p, dpi=130, bbox_inches="tight")
+    return paths
