@@ -95,5 +95,7 @@ def test_bad_path_input(rng):
         evaluate_path(net, net, X, loss="ce")
     with pytest.raises(ValueError, match="labels must lie in"):
         evaluate_path(net, net, X, np.full(5, 7), loss="ce")
+    with pytest.raises(ValueError, match=r"y has shape \(4,\)"):
+        evaluate_path(net, net, X, np.zeros(4), loss="mse")
     with pytest.raises(ValueError, match="n_points == 1"):
         t_grid(1)
