@@ -259,7 +259,7 @@ def run_sim(name: str, cfg, grid: dict, cell_fn, args, *, plot=None, streams=Non
     atomic_write_text(out / f"{name}.failures.json", json.dumps(res.failures, indent=1, default=str))
     meta = {
         "sim": name,
-        "config_class": f"{type(cfg).__module__}:{type(cfg).__qualname__}",
+        "config_class": f"{_module_name(type(cfg))}:{type(cfg).__qualname__}",
         "config": dataclasses.asdict(cfg),
         "grid": grid,
         "context": context,
@@ -296,6 +296,16 @@ def run_sim(name: str, cfg, grid: dict, cell_fn, args, *, plot=None, streams=Non
         fig = plot(rows, cfg)
         save(fig, out / name)
     return rows, out
+
+
+def _module_name(cls) -> str:
+    """Importable module name of ``cls`` (``python -m sims.x`` runs it as ``__main__``)."""
+    mod = cls.__module__
+    if mod == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        if spec is not None and spec.name:
+            return spec.name
+    return mod
 
 
 def grid_index(grid: dict, cell: dict) -> list[int]:
