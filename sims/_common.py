@@ -163,18 +163,19 @@ def _ci_halfwidth(x: np.ndarray) -> float:
     return float(student_t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
 
 
-def _point_key(params: dict) -> tuple:
-    return tuple(sorted((k, v) for k, v in params.items() if k != "replicate"))
+def _point_key(params: dict, axes) -> tuple:
+    """A grid point: the values of the grid axes (rows also hold metrics, ids and the replicate)."""
+    return tuple((k, params[k]) for k in axes)
 
 
-def _adaptive_round(rows, metric: str, target: float, reps: dict, cap: int) -> dict:
+def _adaptive_round(rows, metric: str, target: float, reps: dict, cap: int, axes) -> dict:
     """New replicate counts for grid points whose CI is above target (doubling, capped)."""
     by_point: dict[tuple, list] = {}
     for r in rows:
         if metric not in r:
             raise ValueError(f"--adaptive-metric {metric!r} is not a column of the table; "
                              f"columns: {', '.join(r)}.")
-        by_point.setdefault(_point_key(r), []).append(float(r[metric]))
+        by_point.setdefault(_point_key(r, axes), []).append(float(r[metric]))
     grow = {}
     for key, n in reps.items():
         x = np.asarray(by_point.get(key, []))
@@ -183,6 +184,16 @@ def _adaptive_round(rows, metric: str, target: float, reps: dict, cap: int) -> d
         if _ci_halfwidth(x) > target * abs(x.mean()):
             grow[key] = min(cap, 2 * n)
     return grow
+
+
+def sim_context(cfg, grid) -> dict:
+    """The fixed settings that enter every cell's identity and seed.
+
+    Everything in the config that is not a grid axis, the replicate count or a field listed in
+    ``cfg.grid_fields`` shapes the numbers, so it is part of every cell's identity.
+    """
+    return {k: v for k, v in dataclasses.asdict(cfg).items()
+            if k not in grid and k not in ("replicates",) and k not in getattr(cfg, "grid_fields", ())}
 
 
 def run_sim(name: str, cfg, grid: dict, cell_fn, args, *, plot=None, streams=None) -> tuple[list, Path]:
@@ -196,10 +207,7 @@ def run_sim(name: str, cfg, grid: dict, cell_fn, args, *, plot=None, streams=Non
     out = Path(args.out or ("runs/quick" if args.quick else "figures"))
     out.mkdir(parents=True, exist_ok=True)
     cells = make_cells(grid, cfg.replicates)
-    # Everything in the config that is not a grid axis or the replicate count shapes the numbers,
-    # so it is part of every cell's identity (and seed).
-    context = {k: v for k, v in dataclasses.asdict(cfg).items()
-               if k not in grid and k not in ("replicates",) and k not in getattr(cfg, "grid_fields", ())}
+    context = sim_context(cfg, grid)
     store = out / ".cells" / name
     backend = getattr(args, "backend", "loky")
     kw = dict(sim=name, root_seed=args.seed, context=context, n_jobs=args.n_jobs, store=store,
@@ -219,7 +227,7 @@ def run_sim(name: str, cfg, grid: dict, cell_fn, args, *, plot=None, streams=Non
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
     res = run_sweep(fn, cells, **kw)
-    reps = {_point_key(c): cfg.replicates for c in cells if c["replicate"] == 0}
+    reps = {_point_key(c, grid): cfg.replicates for c in cells if c["replicate"] == 0}
     metric = getattr(args, "adaptive_metric", None)
     rounds = 0
     if metric and not res.interrupted:
@@ -230,7 +238,7 @@ def run_sim(name: str, cfg, grid: dict, cell_fn, args, *, plot=None, streams=Non
                              f"({cfg.replicates}).")
         kw["fresh"] = False  # later rounds must reuse the first round's cells
         while True:
-            grow = _adaptive_round(res.rows, metric, args.target_rel_ci, reps, args.max_replicates)
+            grow = _adaptive_round(res.rows, metric, args.target_rel_ci, reps, args.max_replicates, grid)
             if not grow:
                 break
             rounds += 1

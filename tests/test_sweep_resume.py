@@ -96,19 +96,37 @@ def test_sigkill_many_points_and_repeated_kills(tmp_path, reference):
     assert _strip(_main(out)) == reference
 
 
+_WRITER = """
+import sys
+from otlmc.sweep import make_cells, run_sweep
+from sims._common import _CellFn, sim_context
+from sims.width_scaling import Config, cell
+cfg = Config(widths=(512, 640, 768), replicates=3, n_eval=100, t_points=3)
+cells = make_cells({"width": list(cfg.widths)}, 3)
+context = sim_context(cfg, {"width": list(cfg.widths)})
+order = cells if sys.argv[2] == "fwd" else cells[::-1]
+res = run_sweep(_CellFn(cell, cfg), order, sim="width_scaling", root_seed=0, context=context,
+                store=sys.argv[1], on_error="raise")
+print(res.n_run)
+"""
+
+
 def test_concurrent_writers_on_one_store(tmp_path, reference):
-    """Two processes run the same sweep on one directory at once; then a third only reads."""
-    cmd = [sys.executable, "-m", "sims.width_scaling", *ARGS, "--out", str(tmp_path)]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
-    for p in procs:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
+    """Three processes fill one store at once (two in grid order, one reversed); then the CLI
+    only reads it. The writers use the same cell identity as the CLI (same context)."""
     store = tmp_path / ".cells" / SIM
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(store), order], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for order in ("fwd", "fwd", "rev")]
+    runs = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        runs.append(int(out))
+    assert sum(runs) >= N_CELLS  # every cell computed at least once, some by several writers
     recs = [json.loads(f.read_text()) for f in store.glob("*.json")]
     assert len(recs) == N_CELLS and all(r["complete"] is True for r in recs)
     assert not list(store.glob(".*.tmp"))
-    assert _strip(read_csv(tmp_path / f"{SIM}.csv")) == reference
     rows = _main(tmp_path)
     meta = json.loads((tmp_path / f"{SIM}.json").read_text())
     assert (meta["cells_run"], meta["cells_reused"]) == (0, N_CELLS)
@@ -173,12 +191,13 @@ def test_plot_only_reproduces_figure(tmp_path):
         width_scaling.main(["--plot-only", str(tmp_path / "missing")])
 
 
-def test_fresh_recomputes_same_numbers(tmp_path):
-    first = _main(tmp_path, "--widths", "512", "640")
-    again = _main(tmp_path, "--widths", "512", "640", "--fresh")
-    meta = json.loads((tmp_path / f"{SIM}.json").read_text())
-    assert meta["cells_run"] == 6 and meta["cells_reused"] == 0
-    assert _strip(first) == _strip(again)
+def test_resume_fresh_flags():
+    parse = width_scaling.parse_args
+    assert parse([]).fresh is False and parse(["--resume"]).fresh is False and parse(["--fresh"]).fresh is True
+    with pytest.raises(SystemExit):
+        parse(["--fresh", "--resume"])  # mutually exclusive
+    a = parse(["--backend", "dask", "--scheduler-address", "tcp://h:8786", "--retry-failed"])
+    assert (a.backend, a.scheduler_address, a.retry_failed, a.threads_per_worker) == ("dask", "tcp://h:8786", True, 1)
 
 
 def test_adaptive_replication(tmp_path):
@@ -199,8 +218,15 @@ def test_adaptive_replication(tmp_path):
         assert n == 12 or half <= 0.03 * x.mean()  # target met, or the cap reached
         assert n in (3, 6, 12)
     assert max(counts.values()) > 3  # with 3 replicates the relative CI at width 16 is ~0.1
-    assert width_scaling.main([*base, "--out", str(tmp_path / "b")]) == 0
-    plain = read_csv(tmp_path / "b" / f"{SIM}.csv")
+    # the first 3 replicates are the cells a plain run computes: same numbers
+    from otlmc.sweep import make_cells, run_sweep
+    from sims._common import _CellFn, sim_context
+
+    cfg = width_scaling.config_from_args(width_scaling.parse_args(base))
+    grid = {"width": list(cfg.widths)}
+    plain = run_sweep(_CellFn(width_scaling.cell, cfg), make_cells(grid, cfg.replicates), sim=SIM,
+                      root_seed=0, context=sim_context(cfg, grid)).rows
+    assert len(plain) == 6
     key = lambda r: (r["width"], r["replicate"])  # noqa: E731
     adaptive = {key(r): r for r in _strip(rows)}
     assert all(adaptive[key(r)] == r for r in _strip(plain))
