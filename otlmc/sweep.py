@@ -426,7 +426,7 @@ def fit_cost_model(sizes, seconds, *, exponent: float | None = 3.0,
     """Fit ``seconds ~ a + b size**exponent`` with ``a, b >= 0`` (non-negative least squares).
 
     Residuals are relative (divided by the measured seconds), so cheap and costly cells count
-    alike. ``exponent=None`` also fits the exponent on a grid ``0.5, 0.6, ..., 3.5`` (needs 3
+    alike. ``exponent=None`` also fits the exponent on a grid ``1.0, 1.1, ..., 3.0`` (needs 3
     distinct sizes, else 3 is used).
     """
     from scipy.optimize import nnls
@@ -442,7 +442,7 @@ def fit_cost_model(sizes, seconds, *, exponent: float | None = 3.0,
     if size_key is None or np.unique(s).size < 2:
         return CostModel(float(y.mean()), 0.0, 3.0 if exponent is None else exponent, size_key, int(y.size))
     if exponent is None:
-        candidates = np.arange(0.5, 3.51, 0.1) if np.unique(s).size >= 3 else np.array([3.0])
+        candidates = np.arange(1.0, 3.01, 0.1) if np.unique(s).size >= 3 else np.array([3.0])
     else:
         candidates = np.array([exponent])
     best = None
@@ -501,13 +501,15 @@ def plan_sweep(fn: CellFn | None, cells: Sequence[Mapping], *, sim: str, root_se
                context: Mapping | None = None, store=None, fresh: bool = False,
                retry_failed: bool = False, size_key: str | None = None, exponent: float | None = None,
                n_jobs: int = 1, streams: Sequence[str] = DEFAULT_STREAMS,
-               calibrate: int = 2) -> SweepPlan:
+               calibrate_seconds: float = 3.0) -> SweepPlan:
     """Count cells and estimate the run time from a measured cost model, computing nothing stored.
 
     The model is fitted to ``cell_seconds`` of every finished record in the store (any seed or
-    context of this sim). With none there, ``calibrate`` cells still to run are timed here and
-    thrown away: one of the smallest size, then sizes spread up to the median (never the largest,
-    which a dry run is meant to avoid).
+    context of this sim). With none there, cells still to run are timed here and thrown away
+    (after one untimed warm-up cell): one per size, smallest first, until ``calibrate_seconds`` of
+    timing are spent, never the largest size (which a dry run is meant to avoid). The nearer the
+    timed sizes come to the large ones, the better the extrapolation; an estimate from stored
+    records of an earlier or partial run is better still.
     """
     ids = [cell_id(sim, p, root_seed, context) for p in cells]
     done, failed = ({}, {})
@@ -528,18 +530,23 @@ def plan_sweep(fn: CellFn | None, cells: Sequence[Mapping], *, sim: str, root_se
             if "cell_seconds" in row and (size_key is None or size_key in row):
                 sizes.append(float(row[size_key]) if size_key else 0.0)
                 secs.append(float(row["cell_seconds"]))
-    if not secs and todo and fn is not None and calibrate > 0:
+    if not secs and todo and fn is not None and calibrate_seconds > 0:
         source = "timed now, not stored"
         by_size = {}
         for p in sorted(todo, key=lambda p: float(p[size_key]) if size_key else 0.0):
             by_size.setdefault(p[size_key] if size_key else 0, p)
         picks = list(by_size.values())
-        picks = picks[: max(1, (len(picks) + 1) // 2)]  # sizes up to the median
-        idx = np.unique(np.linspace(0, len(picks) - 1, min(calibrate, len(picks))).round().astype(int))
-        for p in (picks[i] for i in idx):
+        if len(picks) > 1:
+            picks = picks[:-1]  # never the largest size, which a dry run is meant to avoid
+        # one untimed warm-up cell: first calls pay for imports, caches and JIT compilation
+        run_one(fn, sim, picks[0], root_seed, tuple(streams), None, context)
+        t_start = time.perf_counter()
+        for p in picks:
             row = run_one(fn, sim, p, root_seed, tuple(streams), None, context)
             sizes.append(float(p[size_key]) if size_key else 0.0)
             secs.append(float(row["cell_seconds"]))
+            if time.perf_counter() - t_start > calibrate_seconds:
+                break
     model = est = None
     if secs:
         model = fit_cost_model(sizes, secs, exponent=exponent, size_key=size_key)
