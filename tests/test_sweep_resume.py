@@ -230,3 +230,24 @@ def test_adaptive_replication(tmp_path):
     key = lambda r: (r["width"], r["replicate"])  # noqa: E731
     adaptive = {key(r): r for r in _strip(rows)}
     assert all(adaptive[key(r)] == r for r in _strip(plain))
+
+
+@pytest.mark.parametrize("n_jobs", ["2", pytest.param("1", marks=pytest.mark.slow)])
+def test_ctrl_c_exits_130_and_keeps_finished_cells(tmp_path, n_jobs, reference):
+    store = tmp_path / ".cells" / SIM
+    proc = subprocess.Popen([sys.executable, "-m", "sims.width_scaling", *ARGS, "--out", str(tmp_path),
+                             "--n-jobs", n_jobs], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    t0 = time.monotonic()
+    while _finished(store) < 2 and proc.poll() is None and time.monotonic() - t0 < 120:
+        time.sleep(0.002)
+    assert proc.poll() is None, "the run finished before Ctrl-C; make cells slower"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "INTERRUPTED" in err and "rerun the same command to resume" in err
+    kept = _finished(store)
+    assert 2 <= kept < N_CELLS and not (tmp_path / f"{SIM}.csv").exists()
+    rows = _main(tmp_path)
+    assert json.loads((tmp_path / f"{SIM}.json").read_text())["cells_reused"] >= kept  # a loky worker may finish one more
+    assert _strip(rows) == reference
