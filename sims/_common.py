@@ -72,6 +72,8 @@ def base_parser(description: str, default_out: str) -> argparse.ArgumentParser:
                         "from a measured cost model, then exit without running")
     g.add_argument("--plot-only", metavar="RUN_DIR", default=None,
                    help="redraw the figure from RUN_DIR's stored table and config JSON alone")
+    g.add_argument("--no-plot", action="store_true",
+                   help="write the table and JSON but no figure (draw it later with --plot-only OUT)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("adaptive replication")
     g.add_argument("--adaptive-metric", default=None, metavar="COLUMN",
@@ -298,7 +300,7 @@ def run_sim(name: str, cfg, grid: dict, cell_fn, args, *, plot=None, streams=Non
         "cpu_count": os.cpu_count(),
     }
     atomic_write_text(out / f"{name}.json", json.dumps(meta, indent=2, default=str))
-    if plot is not None:
+    if plot is not None and not getattr(args, "no_plot", False):
         from otlmc.plots import save
 
         fig = plot(rows, cfg)
