@@ -37,9 +37,17 @@ from otlmc.sweep import (
 )
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except on on/off switches (where "default: False" says nothing)."""
+
+    def _get_help_string(self, action):
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def base_parser(description: str, default_out: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="tiny grid that runs in a few seconds (smoke tests use it)")
     p.add_argument("--out", default=None,
@@ -188,6 +196,22 @@ def _adaptive_round(rows, metric: str, target: float, reps: dict, cap: int, axes
     return grow
 
 
+def _check_exec_args(args, cfg) -> None:
+    """Refuse impossible execution flags with a message instead of a traceback."""
+    if args.n_jobs == 0 or args.n_jobs < -1:
+        raise SystemExit(f"--n-jobs == {args.n_jobs}, must be >= 1 or -1 (all cores).")
+    if getattr(args, "threads_per_worker", 1) < 1:
+        raise SystemExit(f"--threads-per-worker == {args.threads_per_worker}, must be >= 1.")
+    if getattr(args, "scheduler_address", None) and getattr(args, "backend", "loky") != "dask":
+        raise SystemExit("--scheduler-address needs --backend dask.")
+    if getattr(args, "adaptive_metric", None):
+        if not args.target_rel_ci > 0:
+            raise SystemExit(f"--target-rel-ci == {args.target_rel_ci}, must be > 0.")
+        if args.max_replicates < cfg.replicates:
+            raise SystemExit(f"--max-replicates == {args.max_replicates}, must be >= --replicates "
+                             f"({cfg.replicates}).")
+
+
 def sim_context(cfg, grid) -> dict:
     """The fixed settings that enter every cell's identity and seed.
 
@@ -206,6 +230,7 @@ def run_sim(name: str, cfg, grid: dict, cell_fn, args, *, plot=None, streams=Non
     """
     if getattr(args, "plot_only", None):
         return _plot_only(name, cfg, args, plot)
+    _check_exec_args(args, cfg)
     out = Path(args.out or ("runs/quick" if args.quick else "figures"))
     out.mkdir(parents=True, exist_ok=True)
     cells = make_cells(grid, cfg.replicates)
@@ -233,11 +258,6 @@ def run_sim(name: str, cfg, grid: dict, cell_fn, args, *, plot=None, streams=Non
     metric = getattr(args, "adaptive_metric", None)
     rounds = 0
     if metric and not res.interrupted:
-        if not args.target_rel_ci > 0:
-            raise SystemExit(f"--target-rel-ci == {args.target_rel_ci}, must be > 0.")
-        if args.max_replicates < cfg.replicates:
-            raise SystemExit(f"--max-replicates == {args.max_replicates}, must be >= --replicates "
-                             f"({cfg.replicates}).")
         kw["fresh"] = False  # later rounds must reuse the first round's cells
         while True:
             grow = _adaptive_round(res.rows, metric, args.target_rel_ci, reps, args.max_replicates, grid)

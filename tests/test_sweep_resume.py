@@ -201,6 +201,19 @@ def test_resume_fresh_flags():
     assert (a.backend, a.scheduler_address, a.retry_failed, a.threads_per_worker) == ("dask", "tcp://h:8786", True, 1)
 
 
+@pytest.mark.parametrize("flags, msg", [
+    (["--n-jobs", "0"], "--n-jobs == 0, must be >= 1 or -1"),
+    (["--threads-per-worker", "0"], "--threads-per-worker == 0, must be >= 1"),
+    (["--scheduler-address", "tcp://h:1"], "--scheduler-address needs --backend dask"),
+    (["--adaptive-metric", "w2_layer1", "--target-rel-ci", "0"], "--target-rel-ci == 0.0, must be > 0"),
+    (["--adaptive-metric", "w2_layer1", "--max-replicates", "2"], "--max-replicates == 2, must be >= --replicates"),
+])
+def test_bad_execution_flags_exit_with_message(tmp_path, flags, msg):
+    with pytest.raises(SystemExit) as e:
+        width_scaling.main(["--quick", "--out", str(tmp_path), "--no-progress", "--no-plot", *flags])
+    assert msg in str(e.value.code)
+
+
 def test_adaptive_replication(tmp_path):
     """Replicates grow at points whose CI is too wide; existing replicates keep their numbers."""
     base = ["--quick", "--no-progress", "--widths", "16", "64"]
