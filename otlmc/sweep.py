@@ -255,7 +255,7 @@ class _DaskContext:
         if self.address:
             self.client = Client(self.address)
         else:
-            n = os.cpu_count() or 1 if self.n_jobs == -1 else self.n_jobs
+            n = (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
             # One thread per worker: each cell caps its own BLAS threads, and the nanny sets
             # OMP/MKL/OPENBLAS_NUM_THREADS=1 in worker processes.
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=self.processes,

@@ -194,6 +194,13 @@ def test_dask_local_cluster_matches_loky():
     assert dask.n_run == len(cells) and not dask.failures
     assert len(loky.rows) == len(dask.rows) == 6
     assert _strip(loky.rows) == _strip(dask.rows)  # bit-identical floats, same order
+    # an existing cluster reached by its scheduler address (the --scheduler-address path)
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        remote = run_sweep(fn, cells[::-1], sim="width_scaling", root_seed=3, backend="dask",
+                           scheduler_address=cluster.scheduler_address)
+    assert _strip(remote.rows[::-1]) == _strip(loky.rows)
 
 
 def test_cost_model_recovers_exact_law():
