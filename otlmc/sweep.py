@@ -164,7 +164,9 @@ def run_one(fn: CellFn, sim: str, params: Mapping, root_seed: int, streams: Sequ
     try:
         with threadpool_limits(limits=blas_threads):
             metrics = dict(fn(params, gens))
-        row = {"cell_id": cid, "root_seed": int(root_seed), **params}
+        # seed_key: the hash whose words, followed by root_seed, are the cell's SeedSequence entropy
+        row = {"cell_id": cid, "seed_key": stable_hash(cell_identity(sim, params, context), 32),
+               "root_seed": int(root_seed), **params}
         for k, v in metrics.items():
             if k in row:
                 raise ValueError(f"cell function returned metric {k!r}, which clashes with a parameter name.")

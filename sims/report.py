@@ -31,7 +31,7 @@ from otlmc.sweep import atomic_write_text, column, read_csv, size_axis
 
 from ._common import config_from_json
 
-NOT_METRICS = {"cell_id", "root_seed", "replicate", "cell_seconds"}
+NOT_METRICS = {"cell_id", "seed_key", "root_seed", "replicate", "cell_seconds"}
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,15 @@ def test_rows_independent_of_order_and_subset(tmp_path):
     assert all(a["m"] != b["m"] for a, b in zip(full, other))
 
 
+def test_row_seed_key_reproduces_the_cell_streams():
+    from otlmc.rng import _words, named_streams
+
+    (row,) = run_sweep(_draws, [{"w": 2, "replicate": 0}], sim="t", root_seed=7).rows
+    ss = np.random.SeedSequence(entropy=[*_words(row["seed_key"]), row["root_seed"]])
+    again = _draws({"w": 2, "replicate": 0}, named_streams(ss, ("data", "net_a", "eval")))
+    assert (again["m"], again["v"]) == (row["m"], row["v"])
+
+
 def test_loky_two_workers_identical_to_serial(tmp_path):
     cells = make_cells(GRID, 4)
     serial = run_sweep(_draws, cells, sim="t", root_seed=1)
