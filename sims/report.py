@@ -7,7 +7,9 @@ A run is a ``<sim>.json`` provenance file with its ``<sim>.csv`` table beside it
 :func:`sims._common.run_sim`). Exponents come from :func:`otlmc.fit.fit_power_law` on the stored
 table. Their 95% confidence interval is a percentile bootstrap over replicates: at each width the
 replicates are resampled with replacement and the slope refitted (``--n-boot`` times, seeded by
-``--seed`` so the page is reproducible). A sim states its theory by a module-level function
+``--seed`` so the page is reproducible). On an exact power law with log-normal noise, 5 widths x 8
+replicates, this interval covered the true slope in 92.5% of 200 seeds (tests/test_report.py);
+with fewer replicates it undercovers more, so read "consistent" with that in mind. A sim states its theory by a module-level function
 ``theory_exponents(cfg) -> list of dict(x=, y=, slope=, n_min=, label=)``; the verdict is
 "consistent" when the theory slope lies in the CI, otherwise "steeper" or "shallower" than theory.
 For a sim without that hook every positive metric column is fitted against the sim's largest
