@@ -77,6 +77,27 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     return row
 
 
+def theory_exponents(cfg: Config) -> list[dict]:
+    """Width exponents the theory predicts for this table's columns (read by ``sims.report``).
+
+    Rows of layer 1 are ``n`` i.i.d. points in ``R^d``: ``E W_2 ~ n^{-1/d}`` (THEORY.md Section 1,
+    ``d >= 5``); for one hidden layer the output deviation follows the same rate and the squared-loss
+    barrier its square (Ferbach et al., Section 4). Unaligned costs do not decay (slope 0). Only
+    the claims that hold for this config get a slope; others get ``None`` (no verdict).
+    """
+    iid = cfg.dist != "lowrank"  # low-rank laws decay at a multi-scale rate, not n^{-1/d}
+    rate = -1.0 / cfg.d if iid else None
+    one_layer = iid and cfg.depth == 1
+    e = lambda y, slope, label: dict(x="width", y=y, slope=slope, n_min=cfg.fit_min_width, label=label)  # noqa: E731
+    return [
+        e("w2_layer1", rate, "W2 of layer-1 rows, aligned"),
+        e("w2_identity_layer1", 0.0, "W2 of layer-1 rows, not aligned"),
+        e("aligned_deviation_rms_max_t", rate if one_layer else None, "output deviation, aligned"),
+        e("unaligned_deviation_rms_max_t", 0.0 if one_layer else None, "output deviation, not aligned"),
+        e("aligned_barrier", 2 * rate if one_layer else None, "loss barrier, aligned"),
+    ]
+
+
 def plot(rows, cfg: Config):
     from otlmc.plots import _mpl, loglog_panel
 
