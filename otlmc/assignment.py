@@ -115,7 +115,7 @@ def linear_assignment(C, *, maximize: bool = False) -> np.ndarray:
 
 
 def certify(C, perm, v) -> tuple[float, float, float]:
-    """Duality-gap certificate of the permutation ``perm`` (n,) for the dense problem ``C`` (n, n).
+    r"""Duality-gap certificate of the permutation ``perm`` (n,) for the dense problem ``C`` (n, n).
 
     For any column potentials ``v`` (n,), ``u'_i = min_j (C_ij - v_j)`` makes ``(u', v)`` dual
     feasible on all ``n^2`` edges, so by weak duality
