@@ -29,7 +29,7 @@ def _pair(X, Y):
 
 
 def sq_distances(X, Y):
-    """Squared Euclidean distances ``D[i, j] = |x_i - y_j|^2`` (n, m) for ``X`` (n, d), ``Y`` (m, d).
+    r"""Squared Euclidean distances ``D[i, j] = |x_i - y_j|^2`` (n, m) for ``X`` (n, d), ``Y`` (m, d).
 
     .. math:: D = [X,\ |x|^2,\ 1]\,[-2Y,\ 1,\ |y|^2]^T
 
