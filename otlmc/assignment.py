@@ -9,19 +9,25 @@ Method (sparse candidate graph + dense dual certificate)
 For the costs met here (squared distances of point clouds, inner products ``-W_A W_B^T``) the
 optimal assignment uses edges of small reduced cost only. The solver
 
-1. builds a candidate graph with the ``k`` edges of smallest reduced cost ``C_ij - v_j`` per row
-   (``v`` = column minima first), plus the edges of the current matching;
-2. solves the assignment exactly on that sparse graph by successive shortest augmenting paths
-   (Dijkstra on reduced costs with a binary heap, Hungarian potentials ``u``, ``v``);
-3. certifies the result for the *dense* problem: ``u'_i = min_j (C_ij - v_j)`` makes
-   ``(u', v)`` dual feasible for all ``n^2`` edges by construction, so by weak duality
+1. builds a candidate graph: the ``k = 12`` edges of smallest reduced cost ``C_ij - v_j`` of
+   every row (``v`` = column minima), the ``k`` of smallest ``C_ij - u_i`` of every column
+   (so that "popular" columns of low-rank costs do not starve the others), and the diagonal
+   (which guarantees a perfect matching exists in the graph);
+2. solves the assignment exactly on that sparse graph: Jonker-Volgenant augmenting row
+   reduction (a bounded number of steps), then successive shortest augmenting paths (Dijkstra
+   on reduced costs with a binary heap, Hungarian potentials ``u``, ``v``);
+3. certifies the result for the *dense* problem in one pass over ``C``:
+   ``u'_i = min_j (C_ij - v_j)`` makes ``(u', v)`` dual feasible on all ``n^2`` edges by
+   construction, so by weak duality
 
    .. math:: \\sum_i u'_i + \\sum_j v_j \\;\\le\\; \\mathrm{OPT} \\;\\le\\; \\sum_i C_{i,\\pi(i)} ,
 
-   and the permutation is returned only when the gap is at most ``1e-9`` of
-   ``sum_i |C_{i, pi(i)}|`` (plus a floor of a few ulps of ``n max|C|`` for round-off);
-4. otherwise enlarges the graph with the edges of smallest reduced cost under the new duals and
-   repeats; after a few rounds it falls back to scipy's dense exact solver.
+   and the permutation is returned only when the gap is at most ``GAP_RTOL = 1e-9`` of
+   ``sum_i |C_{i, pi(i)}|`` (plus a round-off floor of ``8 n eps (max|C| + max|v|)``);
+4. otherwise adds, in the same pass, the (at most ``k`` most) violated edges of each row
+   (``C_ij - v_j`` below the row's matched value) and solves again from the current duals,
+   keeping every still-tight match; after ``MAX_ROUNDS`` rounds it falls back to scipy's
+   dense exact solver.
 
 No approximate or uncertified result is ever returned. Small problems (``n < 256``) go to scipy's
 ``linear_sum_assignment`` directly. CPU only: cupy inputs are copied to the host once at this
@@ -47,7 +53,8 @@ GAP_RTOL = 1e-9
 #: candidate edges per row in the first round, and how many rounds of enlargement to try
 K_START = 12
 MAX_ROUNDS = 10
-K_GROW = 1
+#: augmenting-row-reduction steps allowed per initially free row before shortest paths take over
+ARR_FACTOR = 4
 
 __all__ = ["linear_assignment", "certify", "last_info"]
 
@@ -162,34 +169,34 @@ def _sparse_certified(C: np.ndarray):
     cmax = float(_abs_max(C))
     for rnd in range(1, MAX_ROUNDS + 1):
         info.update(rounds=rnd, edges=int(indices.size))
-        row2col, v, ok = _sparse_ssp(n, indptr, indices, costs, v, row2col)
+        # augmenting row reduction only from scratch: in later rounds its bidding on popular
+        # columns undoes the duals the certificate just used (many more rounds on wm6)
+        row2col, v, ok = _sparse_ssp(n, indptr, indices, costs, v, row2col,
+                                      ARR_FACTOR if rnd == 1 else 0)
         if not ok:  # cannot happen: the diagonal edges always admit a perfect matching
             break
-        # dense pass: the k smallest reduced costs C_ij - v_j of each row; the smallest is u'_i
-        top = _topk_rows(C, v, k)  # (n, k)
-        red = C[ar[:, None], top] - v[top]  # (n, k)
-        u_cert = red.min(1)  # (n,) u'_i = min_j C_ij - v_j, dual feasible on all n^2 edges
+        # one dense pass: u'_i = min_j (C_ij - v_j), dual feasible on all n^2 edges, and the
+        # (at most k most) violated edges of each row: C_ij - v_j < u_i = C_i,p(i) - v_p(i)
         matched = C[ar, row2col]  # (n,)
+        thr = matched - v[row2col]  # (n,) u_i of the sparse solution
+        u_cert, top = _violations(C, v, thr, k)  # (n,), (n, k) with -1 where fewer violations
         primal = float(matched.sum())
         lower = float(u_cert.sum() + v.sum())
         tol = _tolerance(matched, cmax, v)
         info.update(gap=primal - lower, tol=tol)
         if primal - lower <= tol:
             return row2col.astype(np.intp), info
-        # enlarge: every edge whose reduced cost beats the row's matched edge (a violated
-        # dual constraint), up to k per row; then solve again from the current duals
-        thr = matched - v[row2col]  # (n,) u_i of the sparse solution
-        indptr, indices, costs = _merge(C, indptr, indices, top, red < thr[:, None])
-        k = min(n, K_GROW * k)
+        # enlarge the graph with the violated edges, then solve again from the current duals
+        indptr, indices, costs = _merge(C, indptr, indices, top)
     return None, info
 
 
 # ----------------------------------------------------------------------------- numba kernels
 if _nb is not None:
+    # serial kernels: on 2 shared cores a parallel region's fork/join costs more than it saves
     _jit = _nb.njit(cache=True, nogil=True)
-    _pjit = _jit  # serial: on 2 shared cores a parallel region costs more than it saves
 
-    @_pjit
+    @_jit
     def _column_min(C):
         n, m = C.shape
         out = np.empty(m)
@@ -200,7 +207,7 @@ if _nb is not None:
                     out[j] = C[i, j]
         return out
 
-    @_pjit
+    @_jit
     def _row_min_reduced(C, v):
         n, m = C.shape
         out = np.empty(n)
@@ -213,7 +220,7 @@ if _nb is not None:
             out[i] = best
         return out
 
-    @_pjit
+    @_jit
     def _topk_rows(C, v, k):
         """Column indices (n, k) of the k smallest ``C_ij - v_j`` in each row (unordered)."""
         n, m = C.shape
@@ -349,7 +356,7 @@ if _nb is not None:
         return key, val, size
 
     @_jit
-    def _sparse_ssp(n, indptr, indices, costs, v_in, row2col_in):
+    def _sparse_ssp(n, indptr, indices, costs, v_in, row2col_in, arr_factor):
         """Exact assignment on a sparse graph by successive shortest augmenting paths.
 
         Hungarian invariant: reduced costs ``c_ij - u_i - v_j >= 0`` on every graph edge and
@@ -387,7 +394,56 @@ if _nb is not None:
                         row2col[i] = j
                         col2row[j] = i
                         break
-        # --- augment every free row
+        # --- augmenting row reduction (Jonker & Volgenant 1987), with a bounded number of steps:
+        # a free row takes its best column and lowers that column's potential by the margin to its
+        # second best; a displaced row becomes free again. Reduced costs stay >= 0 on every edge.
+        queue = np.empty(n, dtype=np.int64)
+        nq = 0
+        for i in range(n):
+            if row2col[i] < 0:
+                queue[nq] = i
+                nq += 1
+        head = 0
+        steps = 0
+        budget = arr_factor * nq
+        while nq > 0 and steps < budget:
+            i = queue[head]
+            head = (head + 1) % n
+            nq -= 1
+            steps += 1
+            u1 = np.inf
+            u2 = np.inf
+            j1 = -1
+            j2 = -1
+            for q in range(indptr[i], indptr[i + 1]):
+                j = indices[q]
+                r = costs[q] - v[j]
+                if r < u1:
+                    u2 = u1
+                    j2 = j1
+                    u1 = r
+                    j1 = j
+                elif r < u2:
+                    u2 = r
+                    j2 = j
+            i0 = col2row[j1]
+            if u1 < u2 and u2 < np.inf:
+                v[j1] -= u2 - u1
+                u[i] = u2
+            elif i0 >= 0 and j2 >= 0:
+                j1 = j2
+                i0 = col2row[j2]
+                u[i] = u2
+            else:
+                u[i] = u1
+            row2col[i] = j1
+            col2row[j1] = i
+            if i0 >= 0:
+                row2col[i0] = -1
+                tail = (head + nq) % n
+                queue[tail] = i0
+                nq += 1
+        # --- augment every free row by a shortest path (Dijkstra on reduced costs)
         dist = np.full(n, np.inf)
         pred = np.full(n, -1, dtype=np.int64)
         done = np.zeros(n, dtype=np.bool_)
@@ -467,7 +523,7 @@ if _nb is not None:
                 done[j] = False
         return row2col, v, True
 
-    @_pjit
+    @_jit
     def _abs_max(C):
         n, m = C.shape
         part = np.zeros(n)
@@ -480,7 +536,7 @@ if _nb is not None:
             part[i] = b
         return part.max()
 
-    @_pjit
+    @_jit
     def _topk_cols(C, u, k):
         """Row indices (m, k) of the k smallest ``C_ij - u_i`` in each column (unordered).
 
@@ -521,11 +577,49 @@ if _nb is not None:
         return idx
 
     @_jit
-    def _merge(C, indptr, indices, top, keep):
-        """CSR graph ``indptr, indices`` plus the edges ``(i, top[i, t])`` with ``keep[i, t]``."""
+    def _violations(C, v, thr, k):
+        """Row minima of ``C_ij - v_j`` (n,) and up to ``k`` most violated edges per row (n, k).
+
+        An edge is violated when ``C_ij - v_j < thr_i``; unused slots hold -1.
+        """
+        n, m = C.shape
+        umin = np.empty(n)
+        idx = np.full((n, k), -1, dtype=np.int64)
+        hv = np.empty(k)
+        for i in range(n):
+            best = np.inf
+            t_i = thr[i]
+            hv[:] = np.inf
+            hi = idx[i]
+            for j in range(m):
+                r = C[i, j] - v[j]
+                if r < best:
+                    best = r
+                if r < t_i and r < hv[0]:
+                    hv[0] = r
+                    hi[0] = j
+                    p = 0
+                    while True:
+                        c = 2 * p + 1
+                        if c >= k:
+                            break
+                        if c + 1 < k and hv[c + 1] > hv[c]:
+                            c += 1
+                        if hv[c] > hv[p]:
+                            hv[c], hv[p] = hv[p], hv[c]
+                            hi[c], hi[p] = hi[p], hi[c]
+                            p = c
+                        else:
+                            break
+            umin[i] = best
+        return umin, idx
+
+    @_jit
+    def _merge(C, indptr, indices, top):
+        """CSR graph ``indptr, indices`` plus the edges ``(i, top[i, t])`` with ``top[i, t] >= 0``."""
         n, k = top.shape
         mark = np.full(n, -1, dtype=np.int64)
-        nnz = indices.size + int(keep.sum())
+        nnz = indices.size + int((top >= 0).sum())
         new_ptr = np.zeros(n + 1, dtype=np.int64)
         new_idx = np.empty(nnz, dtype=np.int64)
         new_cost = np.empty(nnz)
@@ -539,7 +633,7 @@ if _nb is not None:
                 pos += 1
             for t in range(k):
                 j = top[i, t]
-                if keep[i, t] and mark[j] != i:
+                if j >= 0 and mark[j] != i:
                     mark[j] = i
                     new_idx[pos] = j
                     new_cost[pos] = C[i, j]
