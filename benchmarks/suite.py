@@ -17,7 +17,7 @@ Sections (all timings are medians over ``--repeats`` runs, every ratio measured 
 ``meanfield``, ``train``  hooks: ``benchmarks/bench_meanfield.py`` / ``bench_train.py`` with
                 ``run(quick) -> dict`` when those modules exist.
 
-    python -m benchmarks            # full suite, ~10 minutes on 2 busy cores
+    python -m benchmarks            # full suite, ~14 minutes on 2 busy cores
     python -m benchmarks --quick    # ~1 minute
 
 Results go to ``benchmarks/results/bench-<UTC time>[-quick].json`` with machine information.
@@ -333,7 +333,9 @@ def closing_note(res: dict) -> list[str]:
                      f"-> x{s['speedup_n_jobs1']:.2f} / x{s['speedup_n_jobs2']:.2f}")
     if res.get("barrier"):
         b = res["barrier"]
-        lines.append(f"barrier path: batched x{b['speedup']:.2f} faster than one forward per t")
+        verdict = "faster" if b["speedup"] >= 1 else "SLOWER"
+        lines.append(f"barrier path: the batched pass is {verdict} than one forward per t "
+                     f"(per-t time / batched time = {b['speedup']:.2f})")
     lines.append("timings come from a shared machine: rerun `python -m benchmarks` on a quiet one "
                  "before quoting absolute numbers; the ratios above were measured in the same run.")
     return lines
