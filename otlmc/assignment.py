@@ -26,7 +26,7 @@ optimal assignment uses edges of small reduced cost only. The solver
    ``sum_i |C_{i, pi(i)}|`` (plus a round-off floor of ``8 n eps (max|C| + max|v|)``);
 4. otherwise adds, in the same pass, the (at most ``k`` most) violated edges of each row
    (``C_ij - v_j`` below the row's matched value) and solves again from the current duals,
-   keeping every still-tight match; after ``MAX_ROUNDS`` rounds it falls back to scipy's
+   lowering the potentials of the violated columns so that only their owners lose a match; after ``MAX_ROUNDS`` rounds it falls back to scipy's
    dense exact solver.
 
 No approximate or uncertified result is ever returned. Small problems (``n < 256``) go to scipy's
@@ -55,6 +55,8 @@ K_START = 12
 MAX_ROUNDS = 10
 #: augmenting-row-reduction steps allowed per initially free row before shortest paths take over
 ARR_FACTOR = 4
+#: warm start of later rounds by lowering violated columns' potentials (else raising rows')
+WARM_COLS = True
 
 __all__ = ["linear_assignment", "certify", "last_info"]
 
@@ -172,7 +174,7 @@ def _sparse_certified(C: np.ndarray):
         # augmenting row reduction only from scratch: in later rounds its bidding on popular
         # columns undoes the duals the certificate just used (many more rounds on wm6)
         row2col, v, ok = _sparse_ssp(n, indptr, indices, costs, v, row2col,
-                                      ARR_FACTOR if rnd == 1 else 0)
+                                      ARR_FACTOR if rnd == 1 else 0, WARM_COLS)
         if not ok:  # cannot happen: the diagonal edges always admit a perfect matching
             break
         # one dense pass: u'_i = min_j (C_ij - v_j), dual feasible on all n^2 edges, and the
@@ -356,44 +358,85 @@ if _nb is not None:
         return key, val, size
 
     @_jit
-    def _sparse_ssp(n, indptr, indices, costs, v_in, row2col_in, arr_factor):
+    def _sparse_ssp(n, indptr, indices, costs, v_in, row2col_in, arr_factor, warm_cols):
         """Exact assignment on a sparse graph by successive shortest augmenting paths.
 
         Hungarian invariant: reduced costs ``c_ij - u_i - v_j >= 0`` on every graph edge and
-        ``= 0`` on matched edges. Warm start: ``v`` is kept, ``u_i = min_j (c_ij - v_j)``, and
-        previous matches that are still tight are kept. Returns ``(row2col, v, ok)``; ``ok`` is
+        ``= 0`` on matched edges. Warm start from a complete previous matching ``row2col_in`` and
+        its potentials ``v_in``: with ``warm_cols`` the columns give way (see below), otherwise
+        ``u_i = min_j (c_ij - v_j)`` and the still-tight matches are kept. ``arr_factor``: steps of
+        augmenting row reduction per free row (0 = none). Returns ``(row2col, v, ok)``; ``ok`` is
         False when the graph has no perfect matching.
         """
         v = v_in.copy()
         u = np.empty(n)
         row2col = np.full(n, -1, dtype=np.int64)
         col2row = np.full(n, -1, dtype=np.int64)
-        # --- warm start / row reduction
+        complete = True
         for i in range(n):
-            best = np.inf
-            bj = -1
-            for q in range(indptr[i], indptr[i + 1]):
-                r = costs[q] - v[indices[q]]
-                if r < best:
-                    best = r
-                    bj = indices[q]
-            u[i] = best
-            j0 = row2col_in[i]
-            if j0 >= 0 and col2row[j0] < 0:
+            if row2col_in[i] < 0:
+                complete = False
+                break
+        if complete and warm_cols:
+            # --- column-side warm start: keep u_i = c_{i,p(i)} - v_{p(i)} of the previous
+            # (complete) matching and lower v_j just enough that every new edge has reduced
+            # cost >= 0. Only the rows owning a lowered column lose their match, so a popular
+            # column violated by many rows costs one augmentation, not many.
+            lowered = np.zeros(n, dtype=np.bool_)
+            for i in range(n):
+                j0 = row2col_in[i]
                 for q in range(indptr[i], indptr[i + 1]):
                     if indices[q] == j0:
-                        if costs[q] - v[j0] == best:
-                            row2col[i] = j0
-                            col2row[j0] = i
+                        u[i] = costs[q] - v[j0]
                         break
-        for i in range(n):
-            if row2col[i] < 0:
+            for i in range(n):
+                j0 = row2col_in[i]
                 for q in range(indptr[i], indptr[i + 1]):
                     j = indices[q]
-                    if col2row[j] < 0 and costs[q] - v[j] == u[i]:
-                        row2col[i] = j
-                        col2row[j] = i
-                        break
+                    if j != j0:
+                        r = costs[q] - u[i]
+                        if r < v[j]:
+                            v[j] = r
+                            lowered[j] = True
+            for i in range(n):
+                j0 = row2col_in[i]
+                if not lowered[j0]:
+                    row2col[i] = j0
+                    col2row[j0] = i
+            for i in range(n):
+                if row2col[i] < 0:
+                    best = np.inf
+                    for q in range(indptr[i], indptr[i + 1]):
+                        r = costs[q] - v[indices[q]]
+                        if r < best:
+                            best = r
+                    u[i] = best
+        else:
+            # --- row-side warm start / row reduction: keep v, u_i = min_j (c_ij - v_j), keep
+            # the previous matches that are still tight, then greedily take free tight columns
+            for i in range(n):
+                best = np.inf
+                for q in range(indptr[i], indptr[i + 1]):
+                    r = costs[q] - v[indices[q]]
+                    if r < best:
+                        best = r
+                u[i] = best
+                j0 = row2col_in[i]
+                if j0 >= 0 and col2row[j0] < 0:
+                    for q in range(indptr[i], indptr[i + 1]):
+                        if indices[q] == j0:
+                            if costs[q] - v[j0] == best:
+                                row2col[i] = j0
+                                col2row[j0] = i
+                            break
+            for i in range(n):
+                if row2col[i] < 0:
+                    for q in range(indptr[i], indptr[i + 1]):
+                        j = indices[q]
+                        if col2row[j] < 0 and costs[q] - v[j] == u[i]:
+                            row2col[i] = j
+                            col2row[j] = i
+                            break
         # --- augmenting row reduction (Jonker & Volgenant 1987), with a bounded number of steps:
         # a free row takes its best column and lowers that column's potential by the margin to its
         # second best; a displaced row becomes free again. Reduced costs stay >= 0 on every edge.

@@ -63,6 +63,15 @@ def test_sparse_path_matches_scipy_on_every_regime(regime, n, seed):
     assert_optimal(C, perm)
 
 
+@pytest.mark.parametrize("regime", ("gauss2", "uniform2", "wm6"))
+def test_row_side_warm_start_is_exact_too(regime, seed, monkeypatch):
+    monkeypatch.setattr(asg, "WARM_COLS", False)
+    C = regime_cost(regime, 600, np.random.default_rng([seed, 7]))
+    perm = linear_assignment(C)
+    assert last_info()["method"] == "sparse" and last_info()["rounds"] >= 2  # warm starts ran
+    assert_optimal(C, perm)
+
+
 @pytest.mark.parametrize("regime", ("gauss2", "wm128"))
 def test_maximize_matches_scipy(regime, seed):
     C = regime_cost(regime, 300, np.random.default_rng(seed))
