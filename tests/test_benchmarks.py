@@ -1,0 +1,39 @@
+"""Smoke test of the quickest path through the benchmark suite (numbers sane, JSON written)."""
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from benchmarks.suite import main  # noqa: E402
+
+
+def test_quick_suite_writes_sane_results(tmp_path, capsys):
+    argv = ["--quick", "--sections", "assignment", "cost", "barrier", "meanfield", "train",
+            "--sizes", "300", "--regimes", "gauss16", "wm6", "--repeats", "1", "--cost-n", "256",
+            "--out", str(tmp_path)]
+    assert main(argv) == 0
+    files = list(tmp_path.glob("bench-*-quick.json"))
+    assert len(files) == 1
+    res = json.loads(files[0].read_text())
+    assert res["machine"]["cpu_count"] >= 1 and res["machine"]["versions"]["numpy"]
+    rows = res["assignment"]
+    assert [(r["n"], r["regime"]) for r in rows] == [(300, "gauss16"), (300, "wm6")]
+    for r in rows:
+        assert r["otlmc_method"] == "sparse"
+        # every solver in the table found the optimum (equal cost to scipy's within 1e-9)
+        assert all(r[k] for k in r if k.endswith("_exact")), r
+        assert r["otlmc_ms"] > 0 and r["scipy_ms"] > 0
+        assert abs(r["speedup_vs_scipy"] - r["scipy_ms"] / r["otlmc_ms"]) < 1e-9
+    cost = res["cost"]
+    assert cost["gemm_peak_gflops"] > 0
+    for r in cost["rows"]:
+        assert r["max_rel_diff_vs_cdist"] < 1e-12
+        assert 0 < r["fraction_of_gemm_speed"]
+    b = res["barrier"]
+    assert b["agree_rel"] < 1e-10 and b["batched_ms"] > 0
+    for hook in ("meanfield", "train"):  # absent modules are skipped, present ones report
+        assert isinstance(res[hook], dict)
+    out = capsys.readouterr().out
+    assert "Summary" in out and "otlmc vs scipy" in out
