@@ -388,3 +388,18 @@ def test_cupy_step_matches_numpy_reference():
     cpu = train(net, theta, data, sched, rng=np.random.default_rng(2), kernel="numpy")
     dev = train(net, cp.asarray(theta), data, sched, rng=np.random.default_rng(2), kernel="numpy")
     np.testing.assert_allclose(cp.asnumpy(dev), cpu, rtol=0, atol=1e-9)
+
+
+def test_sim_help_and_bad_arguments(capsys):
+    from sims.meanfield_lmc import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--widths", "--eps", "--tau", "--lam", "--n-ref", "--quick", "--n-jobs"):
+        assert flag in text
+    with pytest.raises(SystemExit, match="--eps must be > 0, got -0.1"):
+        main(["--quick", "--eps", "0.01", "-0.1"])
+    with pytest.raises(SystemExit, match="--widths needs at least two distinct values"):
+        main(["--quick", "--widths", "64", "64"])
