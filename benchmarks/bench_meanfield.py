@@ -5,7 +5,7 @@ generator, then update — for the fused numba kernel (1 thread and all numba th
 one thread so the two thread pools do not spin against each other) and for the numpy reference
 (BLAS at its default). The step without the noise draw ("kernel only") is timed too. The roofline
 is measured in the same run: peak FLOP/s by a large float64 GEMM, memory bandwidth by a parallel
-numba triad. The fraction reported is achieved FLOP/s over ``min(peak, AI * bandwidth)`` for the
+numba triad (best of 1 thread and all threads). The fraction reported is achieved FLOP/s over ``min(peak, AI * bandwidth)`` for the
 kernel-only numba step, with the step's flop and byte counts written in :func:`step_counts`.
 
     python -m benchmarks.bench_meanfield            # N in {1e3, 1e4, 1e5}, d in {10, 100}, B in {1, 32}
@@ -29,7 +29,9 @@ def step_counts(n: int, d: int, batch: int) -> tuple[float, float]:
     Pass 1: ``z`` (2 d flops), ``sigma`` (1), partial sum (2) per (neuron, sample); writes ``Z, S``.
     Pass 2: residual scaling and ``a sigma'`` (~5), gradient rows (2 d + 2) per (neuron, sample);
     shrink + noise (3) per coordinate. Bytes: ``theta``, ``g`` read and ``out`` written
-    (24 N D) plus ``Z, S`` written then read (32 N B); ``X`` stays in cache.
+    (24 N D) plus ``Z, S`` written then read (32 N B); ``X`` stays in cache. When ``N D`` fits in
+    the caches the DRAM triad bandwidth understates the attainable rate, so fractions above 1
+    can occur there; the fraction is meaningful for the DRAM-sized cases (N = 1e5).
     """
     D = d + 1
     flops = n * batch * (4.0 * d + 10.0) + 3.0 * n * D
@@ -57,11 +59,11 @@ def measure_roofline(quick: bool) -> dict:
     """Peak float64 GEMM FLOP/s (BLAS default threads) and triad bandwidth (numba, all threads)."""
     from numba import njit, prange
 
-    n = 1024 if quick else 2048
+    n = 512 if quick else 2048
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((n, n)), rng.standard_normal((n, n))
     C = np.empty((n, n))
-    t = _time(lambda: np.matmul(A, B, out=C), 0.2 if quick else 0.5)
+    t = _time(lambda: np.matmul(A, B, out=C), 0.1 if quick else 0.5)
     peak = 2.0 * n**3 / t
 
     @njit(parallel=True, cache=False)
@@ -69,9 +71,18 @@ def measure_roofline(quick: bool) -> dict:
         for i in prange(a.size):
             a[i] = b[i] + s * c[i]
 
-    m = 4_000_000 if quick else 20_000_000
+    import numba
+
+    from otlmc.meanfield import _numba_threads
+
+    m = 2_000_000 if quick else 20_000_000
     a, b, c = np.empty(m), np.ones(m), np.ones(m)
-    tt = _time(lambda: triad(a, b, c, 3.0), 0.2 if quick else 0.5)
+    # best over 1 thread and all threads: on a loaded machine the spinning team can lose
+    times = []
+    for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+        with _numba_threads(threads):
+            times.append(_time(lambda: triad(a, b, c, 3.0), 0.1 if quick else 0.5))
+    tt = min(times)
     return {"peak_gflops": peak / 1e9, "gemm_n": n, "bandwidth_gbs": 24.0 * m / tt / 1e9, "triad_n": m}
 
 
@@ -83,9 +94,9 @@ def run(quick: bool = False) -> dict:
     from otlmc.meanfield import MeanFieldNet, Workspace, init_particles, step
     from otlmc.meanfield import _numba_threads, _step_numba, _step_reference
 
-    sizes = [(1000, 10), (10000, 10)] if quick else [(n, d) for n in (1000, 10000, 100000) for d in (10, 100)]
+    sizes = [(1000, 10), (4000, 100)] if quick else [(n, d) for n in (1000, 10000, 100000) for d in (10, 100)]
     batches = (1, 32)
-    min_s = 0.05 if quick else 0.3
+    min_s = 0.02 if quick else 0.3
     roof = measure_roofline(quick)
     max_threads = numba.config.NUMBA_NUM_THREADS
     rows = []

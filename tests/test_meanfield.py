@@ -403,3 +403,17 @@ def test_sim_help_and_bad_arguments(capsys):
         main(["--quick", "--eps", "0.01", "-0.1"])
     with pytest.raises(SystemExit, match="--widths needs at least two distinct values"):
         main(["--quick", "--widths", "64", "64"])
+
+
+def test_benchmark_quick_run_returns_a_checked_table():
+    from benchmarks.bench_meanfield import run, step_counts
+
+    res = run(quick=True)
+    assert res["roofline"]["peak_gflops"] > 0 and res["roofline"]["bandwidth_gbs"] > 0
+    assert len(res["rows"]) == 4
+    for row in res["rows"]:
+        assert row["max_abs_diff_numba_numpy"] < 1e-12
+        assert row["numba_t1_steps_per_s"] > 0 and row["numpy_steps_per_s"] > 0
+        assert row["roofline_fraction"] > 0
+    flops, bytes_ = step_counts(10, 2, 3)
+    assert flops == 10 * 3 * (4 * 2 + 10) + 3 * 10 * 3 and bytes_ == 24 * 10 * 3 + 32 * 10 * 3
