@@ -482,3 +482,83 @@ def evaluate(net: MLP, X, y, *, dtype=np.float32) -> dict:
     loss = float(np.mean(lse - Z[np.arange(len(y)), y]))
     acc = float(np.mean(np.argmax(Z, axis=1) == y))
     return {"loss": loss, "accuracy": acc, "error": 1.0 - acc}
+
+
+# --------------------------------------------------------------------------- CLI
+def _parse_widths(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise ValueError(f"--widths={text!r} must be comma-separated integers like 784,512,10.") from None
+
+
+def main(argv=None) -> int:
+    """``python -m otlmc.train``: train an MLP (or a spawned pair) on MNIST and save it as ``.npz``."""
+    import argparse
+    import json
+    import time
+
+    from .datasets import load_mnist
+    from .io import save_mlp
+    from .rng import named_streams
+
+    p = argparse.ArgumentParser(
+        prog="python -m otlmc.train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train an MLP on MNIST (THEORY.md §4 protocol by default) and save it as .npz "
+                    "(keys W0, b0, W1, b1, ...), ready for otlmc.io.load_mlp.")
+    p.add_argument("--out", required=True, help="output .npz path; with --spawn, _a and _b are appended")
+    p.add_argument("--widths", default="784,512,512,512,10", help="layer widths, input first")
+    p.add_argument("--activation", default="relu", choices=ACTIVATIONS, help="hidden activation")
+    p.add_argument("--init", default="lecun_normal", choices=INITS, help="initialisation (see init_mlp)")
+    p.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS, help="optimiser")
+    p.add_argument("--lr", type=float, default=0.0251, help="peak learning rate")
+    p.add_argument("--epochs", type=int, default=50, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=500, help="examples per step")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--warmup-steps", type=int, default=10, help="linear warm-up steps")
+    p.add_argument("--schedule", default="cosine", choices=SCHEDULES, help="schedule after warm-up")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty coefficient")
+    p.add_argument("--n-train", type=int, default=None, help="use the first N training examples")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and data order")
+    p.add_argument("--spawn", type=int, default=None, metavar="K",
+                   help="train a pair: common run for K steps, then two independent data orders")
+    p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: leave as is)")
+    p.add_argument("--cache-dir", default=None, help="MNIST cache (default $OTLMC_DATA or ~/.cache/otlmc)")
+    args = p.parse_args(argv)
+
+    widths = _parse_widths(args.widths)
+    cfg = TrainConfig(optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                      momentum=args.momentum, warmup_steps=args.warmup_steps, schedule=args.schedule,
+                      weight_decay=args.weight_decay)
+    if args.seed < 0:
+        raise ValueError(f"--seed == {args.seed}, must be >= 0.")
+    streams = named_streams(np.random.SeedSequence(args.seed), ("init", "data", "data_a", "data_b"))
+    X, y, X_test, y_test = load_mnist(cache_dir=args.cache_dir, n_train=args.n_train)
+    net0 = init_mlp(widths, rng=streams["init"], init=args.init, activation=args.activation)
+    t0 = time.perf_counter()
+
+    def report(epoch, net, stats):
+        ev = evaluate(net, X_test, y_test)
+        print(f"epoch {epoch:3d}  train loss {stats['train_loss']:.4f}  test loss {ev['loss']:.4f}  "
+              f"test acc {ev['accuracy']:.4f}  ({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    from .io import _check_path
+
+    out = _check_path(args.out)
+    stem = out.with_suffix("") if out.suffix == ".npz" else out
+    if args.spawn is None:
+        nets = {"": train(net0, X, y, cfg, rng=streams["data"], callback=report, threads=args.threads)}
+    else:
+        a, b = spawn(net0, X, y, cfg, k_steps=args.spawn, rng_common=streams["data"],
+                     rng_a=streams["data_a"], rng_b=streams["data_b"], threads=args.threads)
+        nets = {"_a": a, "_b": b}
+    for suffix, net in nets.items():
+        path = save_mlp(net, stem.with_name(stem.name + suffix + ".npz"))
+        ev = evaluate(net, X_test, y_test)
+        print(json.dumps({"path": str(path), "test_loss": ev["loss"], "test_accuracy": ev["accuracy"],
+                          "seconds": time.perf_counter() - t0}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
