@@ -405,6 +405,8 @@ def train(net: MLP, X, y, cfg: TrainConfig, *, rng: np.random.Generator,
     callback : ``callback(epoch, net, stats)`` after every epoch, ``stats`` holding the epoch's
         mean training batch loss, the step count and the last learning rate.
     threads : cap on BLAS threads during training (:func:`blas_threads`); ``None`` leaves them.
+        On a loaded machine pass ``threads=1``: with more BLAS threads than free cores an epoch
+        was measured 2-5x slower (``benchmarks/bench_train.py``). joblib workers cap it already.
     """
     cfg = _check_cfg(cfg)
     check_rng(rng)
@@ -418,13 +420,15 @@ def train(net: MLP, X, y, cfg: TrainConfig, *, rng: np.random.Generator,
 
 def spawn(net0: MLP, X, y, cfg: TrainConfig, *, k_steps: int, rng_common: np.random.Generator,
           rng_a: np.random.Generator, rng_b: np.random.Generator,
-          threads: int | None = None) -> tuple[MLP, MLP]:
+          callback: Callable | None = None, threads: int | None = None) -> tuple[MLP, MLP]:
     """Spawning (Frankle et al.; Zhou et al. §5): a common start, then two independent data orders.
 
     ``net0`` is trained for ``k_steps`` steps with data order from ``rng_common``; the state
     (parameters and optimiser slots) is copied, and each copy runs the remaining
     ``cfg.total_steps(N) - k_steps`` steps of the same schedule with its own data order (``rng_a``,
-    ``rng_b``). ``k_steps = 0`` is a common initialisation only.
+    ``rng_b``). ``k_steps = 0`` is a common initialisation only. ``callback(epoch, net, stats)`` is
+    called after every completed pass of each phase, ``stats["branch"]`` naming the phase
+    (``"common"``, ``"a"`` or ``"b"``).
     """
     cfg = _check_cfg(cfg)
     for name, r in (("rng_common", rng_common), ("rng_a", rng_a), ("rng_b", rng_b)):
@@ -435,12 +439,18 @@ def spawn(net0: MLP, X, y, cfg: TrainConfig, *, k_steps: int, rng_common: np.ran
     if k_steps > total:
         raise ValueError(f"k_steps == {k_steps}, must be <= {total} (the run's total number of steps, "
                          f"epochs * ceil(N / batch_size)).")
+    def tagged(branch):
+        if callback is None:
+            return None
+        return lambda epoch, net, stats: callback(epoch, net, {**stats, "branch": branch})
+
     out = []
     with blas_threads(threads):
         common = run_steps(init_state(net0, cfg), X, y, cfg, n_steps=k_steps, total_steps=total,
-                           rng=rng_common)
-        for r in (rng_a, rng_b):
-            st = run_steps(common.copy(), X, y, cfg, n_steps=total - k_steps, total_steps=total, rng=r)
+                           rng=rng_common, callback=tagged("common"))
+        for branch, r in (("a", rng_a), ("b", rng_b)):
+            st = run_steps(common.copy(), X, y, cfg, n_steps=total - k_steps, total_steps=total, rng=r,
+                           callback=tagged(branch))
             out.append(st.to_mlp())
     return out[0], out[1]
 

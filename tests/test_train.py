@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import log_softmax
+from threadpoolctl import threadpool_limits
 
 from otlmc import datasets as ds
 from otlmc.datasets import DataError, load_mnist, synthetic_classification
@@ -22,6 +23,13 @@ from otlmc.train import (
     spawn,
     train,
 )
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """One BLAS thread: on a shared 2-core machine two threads can be 5x slower (bench_train)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +245,13 @@ def test_spawned_children_are_closer_the_later_they_split():
                      rng_a=np.random.default_rng(1), rng_b=np.random.default_rng(2))
         return sum(np.linalg.norm(Wa - Wb) for Wa, Wb in zip(a.weights, b.weights))
 
+    seen = []
+    spawn(net0, X, y, cfg, k_steps=total // 2, rng_common=np.random.default_rng(0),
+          rng_a=np.random.default_rng(1), rng_b=np.random.default_rng(2),
+          callback=lambda e, n, s: seen.append((s["branch"], e, s["step"])))
+    # 8 steps per pass; the common phase of 16 steps completes 2 passes, each child 2 more.
+    assert seen == [("common", 1, 8), ("common", 2, 16), ("a", 1, 24), ("a", 2, 32),
+                    ("b", 1, 24), ("b", 2, 32)]
     gaps = [gap(k) for k in (0, total // 2, total - 2, total)]
     assert gaps[-1] == 0.0
     # Later splits leave fewer (and, under the cosine schedule, smaller) independent steps.
