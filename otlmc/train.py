@@ -406,7 +406,8 @@ def train(net: MLP, X, y, cfg: TrainConfig, *, rng: np.random.Generator,
         mean training batch loss, the step count and the last learning rate.
     threads : cap on BLAS threads during training (:func:`blas_threads`); ``None`` leaves them.
         On a loaded machine pass ``threads=1``: with more BLAS threads than free cores an epoch
-        was measured 2-5x slower (``benchmarks/bench_train.py``). joblib workers cap it already.
+        was measured 2-5x slower (``benchmarks/bench_train.py``); joblib's loky workers
+        (``n_jobs > 1``) already get ``cpu_count // n_jobs`` threads.
     """
     cfg = _check_cfg(cfg)
     check_rng(rng)
