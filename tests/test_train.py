@@ -388,3 +388,25 @@ def test_paper_network_three_epochs_on_full_mnist():
     ev = evaluate(out, Xte, yte)
     # Observed over seeds 0-2: test accuracy 0.9686-0.9694, test loss 0.0964-0.0975 (~11 s each).
     assert ev["accuracy"] > 0.96 and ev["loss"] < 0.12
+
+
+def test_benchmark_flop_count():
+    from benchmarks.bench_train import flops_per_example
+
+    # 784-512-512-512-10: forward MACs 401408 + 262144 + 262144 + 5120 = 930816; backward dW the
+    # same, dH all but the input layer (529408): 2 * (930816 + 930816 + 529408) flops.
+    assert flops_per_example() == 2 * (930816 * 2 + 529408)
+    assert flops_per_example((3, 2)) == 2 * (6 + 6)
+
+
+@pytest.mark.slow
+def test_benchmark_quick_run_is_sane():
+    from benchmarks.bench_train import run
+
+    out = run(quick=True)
+    assert out["timed_steps"] == 12 and out["gflop_per_epoch"] == pytest.approx(286.9248)
+    for key, value in out.items():
+        if key.startswith(("epoch_s", "gflops", "matmul")):
+            assert np.isfinite(value) and value > 0, key
+    # the training step cannot beat the bare matmul rate it is made of (both single-threaded)
+    assert out["blas_efficiency_float32_1t"] < 1.2
