@@ -79,6 +79,8 @@ def load_data(data: str, n_train: int, n_test: int):
 
 
 def train_pair(cfg, lr: float, streams: dict, *, optimizer="sgd"):
+    from sims.mnist_matching import load_data
+
     Xtr, ytr, _, _ = load_data(cfg.data, cfg.n_train, cfg.n_test)
     arch = (784, *([cfg.width] * cfg.depth), 10)
     tc = TrainConfig(optimizer=optimizer, lr=lr, epochs=cfg.epochs, batch_size=cfg.batch_size)
@@ -91,6 +93,8 @@ def train_pair(cfg, lr: float, streams: dict, *, optimizer="sgd"):
 
 def cell(cfg: Config, params: dict, streams: dict) -> dict:
     """Train one pair at one learning rate; align by every method; measure on the test set."""
+    from sims.mnist_matching import load_data  # by reference: workers cannot unpickle a cached __main__ function
+
     net_a, net_b = train_pair(cfg, params["lr"], streams)
     Xtr, _, Xte, yte = load_data(cfg.data, cfg.n_train, cfg.n_test)
     Xm = Xtr[: cfg.n_match].astype(np.float64)
