@@ -32,12 +32,12 @@ def test_approximate_dimension_oracles(rng):
         approximate_dimension(np.zeros((3, 3)))
 
 
-def test_random_init_dimension_matches_gaussian_mean():
-    """E[tr^2]/E[tr S^2] for S = W^T W, W (n, d) iid: n d / (n + d + 1); the ratio's mean over
-    200 draws for (n, d) = (64, 16) was within 1% of it (seeds 0-2); band 3%."""
-    r = np.random.default_rng(0)
-    vals = [approximate_dimension(W.T @ W) for W in r.normal(size=(200, 64, 16))]
-    assert np.mean(vals) == pytest.approx(random_init_dimension(64, 16), rel=0.03)
+def test_random_init_dimension_matches_gaussian_mean(rng):
+    """The mean participation ratio of ``W^T W``, ``W`` (64, 16) iid Gaussian, over 200 draws, vs the
+    reference ``n d / (n + d + 1)``: over seeds 0-19 the relative deviation was +0.22% +- 0.16%
+    (range -0.13% .. +0.53%); band +-1.5%."""
+    vals = [approximate_dimension(W.T @ W) for W in rng.normal(size=(200, 64, 16))]
+    assert np.mean(vals) == pytest.approx(random_init_dimension(64, 16), rel=0.015)
 
 
 def test_dimensions_invariant_under_permutation(rng):
