@@ -132,7 +132,8 @@ def plot(rows, cfg: Config):
     a.plot([], [], "ks:", alpha=0.7, label=r"dotted: baseline $1-\cos(f_A, f_B)$")
     a.set(yscale="log", xticks=layers, xticklabels=names, ylabel="mean over test examples",
           title=r"LLFC at $\alpha = 1/2$ (lower = more linear)")
-    a.legend(fontsize=7)
+    a.set_ylim(top=a.get_ylim()[1] * 30)
+    a.legend(fontsize=7, loc="upper center", ncol=2)
     a = ax[0, 1]
     for p in PAIRS:
         for key, ls in (("dist_com", "-"), ("dist_w", "--"), ("dist_h", ":")):

@@ -157,8 +157,9 @@ def plot(rows, cfg: Config):
                         ("dim_wm_ours", "wm_ours", r"$W\Sigma W^T$ (WM ours)"), ("dim_am", "am", r"$E[hh^T]$ (AM)")):
         lr, mu, sd = _by_lr(rows, key)
         a.errorbar(lr, mu, yerr=sd, fmt="o-", color=COLORS[m], capsize=2, ms=4, label=lab)
-    ref = random_init_dimension(cfg.width, cfg.width)
-    a.axhline(ref, color="k", ls=":", label=f"random init ${cfg.width}^2/(2\\cdot{cfg.width}+1)$ = {ref:.0f}")
+    fans = [784] + [cfg.width] * (cfg.depth - 1)
+    ref = float(np.mean([random_init_dimension(cfg.width, f) for f in fans]))
+    a.axhline(ref, color="C3", ls=":", label=f"$W^T W$ at random init, mean of $nd/(n+d+1)$ = {ref:.0f}")
     a.set(xscale="log", yscale="log", xlabel="peak learning rate",
           ylabel=r"approximate dimension $\mathrm{tr}(S)^2/\mathrm{tr}(S^2)$ (mean over layers)",
           title="approximate dimension of network A")
