@@ -130,7 +130,8 @@ def llfc(net_a: MLP, net_b: MLP, X, *, alphas=(0.25, 0.5, 0.75)) -> dict:
     For every ``alpha`` and layer: ``one_minus_cos`` ``(N,)`` per example,
     ``1 - cos(f_l(theta_alpha), alpha f_l(theta_A) + (1 - alpha) f_l(theta_B))``; its mean and std;
     ``coef = <f_alpha, f_int> / |f_int|^2`` over the flattened batch (least-squares scale, the
-    paper's ``c`` is about ``1 / coef``). Baseline ``one_minus_cos_ab`` (mean over examples of
+    paper's ``c`` is about ``1 / coef``; ``inf`` if the interpolated features vanish on the whole batch
+    but the path's do not, 1 if both vanish). Baseline ``one_minus_cos_ab`` (mean over examples of
     ``1 - cos(f_l(theta_A), f_l(theta_B))``) per layer. Returned as
     ``{"alphas", "layers": [{"baseline", "per_alpha": [{alpha, mean, std, coef, one_minus_cos}]}]}``.
     """
