@@ -128,8 +128,10 @@ def evaluate_path(
     elif loss == "mse":
         if y is None:
             raise ValueError("loss='mse' needs targets y.")
-        Y = xp.asarray(check_array("y", to_numpy(y)))
-        Y = Y.reshape(out.shape[1], -1)
+        Y = check_array("y", to_numpy(y))
+        if Y.ndim not in (1, 2) or Y.shape[0] != out.shape[1]:
+            raise ValueError(f"y has shape {Y.shape}; expected ({out.shape[1]},) or ({out.shape[1]}, m_out).")
+        Y = xp.asarray(Y.reshape(out.shape[1], -1))
         if Y.shape[1] != out.shape[2]:
             raise ValueError(f"y has {Y.shape[1]} columns, the network outputs {out.shape[2]}.")
         losses = to_numpy(((out - Y[None]) ** 2).sum(-1).mean(1))

@@ -32,9 +32,9 @@ NAME = "width_scaling"
 class Config:
     d: int = 5
     depth: int = 1
-    n_out: int = 1
+    n_out: int = 10
     widths: tuple = (16, 32, 64, 128, 256, 512, 1024, 2048)
-    replicates: int = 8
+    replicates: int = 10
     dist: str = "gaussian"
     k: int = 2
     eta: float = 0.0
@@ -102,7 +102,7 @@ def plot(rows, cfg: Config):
                  fit_min=cfg.fit_min_width, ylabel="barrier of the squared deviation")
     axes[2].set_title("loss barrier")
     fig.suptitle(
-        f"Random {cfg.dist} MLP {architecture(cfg, 0)[:1]}-n" + "-n" * (cfg.depth - 1)
+        f"Random {cfg.dist} MLP {cfg.d}-n" + "-n" * (cfg.depth - 1)
         + f"-{cfg.n_out}, {cfg.activation}; mean $\\pm$ 95% CI over {cfg.replicates} pairs; "
         f"{cfg.n_eval} Gaussian inputs, {cfg.t_points}-point t-grid; fits use n $\\geq$ {cfg.fit_min_width}",
         fontsize=10)
