@@ -35,7 +35,6 @@ What is explicit and what is not (THEORY.md §2, items tagged [recon]):
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 
 import numpy as np
 

@@ -140,7 +140,7 @@ def plot(rows, cfg: Config):
     ax = axes[2]
     for key, label, color in (("C1", "$C_1$ = $W_2^2$ of matched rows", "C0"),
                               ("C2", "$C_2$ spectral (guaranteed)", "C3"),
-                              ("C2_isotropic", "$C_2$ isotropic (theory: 1)", "C4"),
+                              ("C2_isotropic", f"$C_2$ isotropic (theory: scale$^2$ = {cfg.scale ** 2:.3g})", "C4"),
                               ("Ebar", r"$\bar E_l$ = (E|h|$^2$+1)/$m_l$ (input of layer l+1)", "C2")):
         x, m, c = _layer_stats(deep, key, L)
         ax.errorbar(x - 1, m, yerr=c, fmt="o-", color=color, capsize=2, label=label)

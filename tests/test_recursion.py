@@ -24,6 +24,7 @@ from otlmc.recursion import (
     tightness_rate,
 )
 from otlmc.sampling import sample_inputs, sample_mlp, sample_weights
+from otlmc.transport import match_rows
 
 
 # ------------------------------------------------------------------ hand-computed values
@@ -148,10 +149,7 @@ def test_sigma_sandwich_every_draw(seed):
     Sigma = relu_second_moment(sample_weights(d, d, rng=rng))
     lam = np.linalg.eigvalsh(Sigma)
     value, _ = sigma_matching_cost(WA, WB, Sigma)
-    WA_ = WA
-    from otlmc.transport import match_rows
-
-    p = match_rows(WA_, WB)
+    p = match_rows(WA, WB)
     D = WA - WB[p]
     w2sq = (D**2).sum() / m
     naive = np.einsum("ij,jk,ik->", D, Sigma, D) / m
