@@ -288,3 +288,13 @@ def test_measure_layer_constants_needs_t_grid_with_endpoints():
         measure_layer_constants(net, net, np.ones((2, 3)), ts=[0.2, 1.0])
     with pytest.raises(ValueError, match="differ in widths"):
         measure_layer_constants(net, sample_mlp((3, 5, 1), rng=rng), np.ones((2, 3)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("d,mean,sd,band", [(5, -0.391, 0.025, 0.10), (8, -0.266, 0.017, 0.08)])
+def test_theorem53_band_calibration(d, mean, sd, band):
+    """Re-derives the calibration quoted above over seeds 0-49 (guards the numbers in the comments)."""
+    slopes = np.array([_sigma_cost_slope(s, d) for s in range(50)])
+    assert slopes.mean() == pytest.approx(mean, abs=0.005)
+    assert slopes.std(ddof=1) == pytest.approx(sd, abs=0.005)
+    assert (np.abs(slopes + 2.0 / d) <= band).all()  # every seed inside the default tests' band
