@@ -10,7 +10,7 @@ for the whole network, the output deviation of the mean network and the barrier.
 live in ``R^d``; deeper rows live in ``R^n``, where ``n`` points are far too few for ``W_2`` to be
 small -- the reason the theorems need effective widths growing like a tower in depth.
 
-    python -m sims.depth_scaling            # default sweep, ~2 minutes on 2 cores
+    python -m sims.depth_scaling            # default sweep, ~30 s (15 s of cell time)
     python -m sims.depth_scaling --quick    # seconds
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ Entezari et al. (Theorem 3.1) ``n ~ eps^{-(2 m_0 + 4)}``. Both laws hold up to u
 so they are drawn through the first inverted point and only their slopes are claims. The
 measured exponent is ``-1/s`` with ``s`` the fitted slope of ``log D`` on ``log n``.
 
-    python -m sims.required_width            # default sweep, ~2 minutes on 2 cores
+    python -m sims.required_width            # default sweep, ~4 minutes on one busy core (--n-jobs 2 halves it)
     python -m sims.required_width --quick    # seconds
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ draw; Theorem 5.3 says ``E sigma_cost >= C m^{-2/d}``, so the fitted slope must 
 than ``-2/d`` (THEORY.md: for ``d <= 4`` the two-sample ``W_2^2`` rate is slower, ``m^{-1/2}``
 at ``d = 3``, which satisfies the bound with room).
 
-    python -m sims.tightness            # default sweep, ~1 minute on 2 cores
+    python -m sims.tightness            # default sweep, ~1 minute (50 s of cell time)
     python -m sims.tightness --quick    # seconds
 """
 from __future__ import annotations
