@@ -5,6 +5,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from otlmc.barrier import layer_gaps, t_grid
@@ -298,3 +300,37 @@ def test_theorem53_band_calibration(d, mean, sd, band):
     assert slopes.mean() == pytest.approx(mean, abs=0.005)
     assert slopes.std(ddof=1) == pytest.approx(sd, abs=0.005)
     assert (np.abs(slopes + 2.0 / d) <= band).all()  # every seed inside the default tests' band
+
+
+# ------------------------------------------------------------------ hypothesis-generated shapes
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), d=st.integers(1, 6),
+       hidden=st.lists(st.integers(1, 12), min_size=1, max_size=4),
+       activation=st.sampled_from(["relu", "tanh", "identity"]), bias_scale=st.sampled_from([0.0, 0.7]))
+def test_lemma41_bound_holds_for_any_shape(seed, d, hidden, activation, bias_scale):
+    rng = np.random.default_rng(seed)
+    widths = (d, *hidden, 2)
+    law = dict(activation=activation, bias_scale=bias_scale)
+    net_a, net_b = sample_mlp(widths, rng=rng, **law), sample_mlp(widths, rng=rng, **law)
+    net_b_al, _ = align(net_a, net_b)
+    r = measure_layer_constants(net_a, net_b_al, sample_inputs(30, d, rng=rng), ts=t_grid(5))
+    slack = 1e-10 * (1 + r["bound_recursive"])
+    assert (r["E"] <= r["bound_sharp"] + slack).all()
+    assert (r["E"] <= r["bound_recursive"] + slack).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), d=st.integers(1, 7), m=st.integers(1, 30))
+def test_sigma_sandwich_for_any_shape(seed, d, m):
+    rng = np.random.default_rng(seed)
+    WA, WB = rng.standard_normal((m, d)), rng.standard_normal((m, d))
+    G = rng.standard_normal((d, d))
+    Sigma = G @ G.T  # PSD, possibly ill-conditioned
+    lam = np.linalg.eigvalsh(Sigma)
+    value, _ = sigma_matching_cost(WA, WB, Sigma)
+    D = WA - WB[match_rows(WA, WB)]
+    w2sq = (D**2).sum() / m
+    tol = 1e-9 * max(1.0, lam[-1] * w2sq)
+    assert lam[0] * w2sq - tol <= value <= lam[-1] * w2sq + tol
