@@ -89,8 +89,9 @@ def plot(rows, cfg: Config):
         ax.set_ylim(min(y) / 2, max(y) * 8)
         ax.set_xlabel(r"$1/\varepsilon$")
         ax.set_ylabel(r"width n with $\max_t \mathrm{RMS}_x$ deviation $\leq \varepsilon$")
+        closer = "Ferbach" if abs(inv["exponent"] - d) < abs(inv["exponent"] - (2 * d + 4)) else "Entezari"
         ax.set_title(f"$m_0$ = {d}: measured exponent {inv['exponent']:.2f} vs {d} (Ferbach), "
-                     f"{2 * d + 4} (Entezari)", fontsize=9)
+                     f"{2 * d + 4} (Entezari)\nverdict: closer to {closer}'s law", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(f"Required width for LMC of random two-layer ReLU nets (weight matching); mean over "

@@ -139,7 +139,10 @@ def plot(rows, cfg: Config):
         anchor = np.exp(np.mean(np.log(mean[keep]) - np.log(tightness_rate(lv[keep], d))))
         ax.plot(lv, anchor * tightness_rate(lv, d), "k--", lw=1,
                 label=f"Thm 5.3 lower-bound rate $m^{{-2/{d}}}$ (constant unknown; anchored)")
-        ax.set_title(f"rows in $R^{{{d}}}$ ($m_{{l-1}}$ = {d}); theory slope $-2/d$ = {-2 / d:+.3f}", fontsize=9)
+        parts = [f"{sig}: {slopes[d, sig] + 2.0 / d:+.3f} (floor {floor_slopes[d, sig] + 2.0 / d:+.3f})"
+                 for sig in cfg.sigmas]
+        ax.set_title(f"rows in $R^{{{d}}}$ ($m_{{l-1}}$ = {d}); lower-bound rate slope $-2/d$ = {-2 / d:+.3f}\n"
+                     f"fitted slope + 2/d (< 0: steeper than the rate): {'; '.join(parts)}", fontsize=9)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("width m (rows of the layer)")
