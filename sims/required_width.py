@@ -19,7 +19,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from otlmc.recursion import required_width
+from otlmc.barrier import evaluate_path, t_grid
+from otlmc.matching import weight_matching
+from otlmc.networks import permute
+from otlmc.recursion import measure_layer_constants, minimal_widths_from_constants, required_width
+from otlmc.sampling import sample_inputs, sample_mlp
 
 from . import width_scaling as ws
 from ._common import base_parser, run_sim
@@ -46,9 +50,21 @@ QUICK = dict(dims=(2, 3), widths=(16, 32, 64, 128), replicates=2, n_eval=100, t_
 
 
 def cell(cfg: Config, params: dict, streams: dict) -> dict:
-    """One (d, width, replicate): the width_scaling cell of a two-layer ReLU network."""
-    wcfg = ws.Config(d=params["d"], depth=1, n_out=1, n_eval=cfg.n_eval, t_points=cfg.t_points)
-    return ws.cell(wcfg, {"width": params["width"]}, streams)
+    """One (d, width, replicate): a two-layer ReLU pair, aligned; path metrics and Lemma 4.1 constants."""
+    d, n = params["d"], params["width"]
+    arch = ws.architecture(ws.Config(d=d, depth=1, n_out=1), n)  # (d, n, 1)
+    net_a = sample_mlp(arch, rng=streams["net_a"])
+    net_b = sample_mlp(arch, rng=streams["net_b"])
+    X = sample_inputs(cfg.n_eval, d, rng=streams["eval"])  # (n_eval, d)
+    ts = t_grid(cfg.t_points)
+    matched = weight_matching(net_a, net_b)
+    net_b_al = permute(net_b, matched.perms)
+    row = {"w2_layer1": float(np.sqrt(matched.costs[0]))}
+    row.update(evaluate_path(net_a, net_b_al, X, ts=ts).summary("aligned_"))
+    consts = measure_layer_constants(net_a, net_b_al, X, ts=ts)
+    for key in ("E", "C1", "C2", "Ebar", "bound_one_step", "bound_sharp"):
+        row[f"{key}_layer1"] = float(consts[key][0])
+    return row
 
 
 def inversion(rows, cfg: Config, d: int) -> dict:
@@ -66,11 +82,50 @@ def inversion(rows, cfg: Config, d: int) -> dict:
             "exponent": -1.0 / fit.slope if fit.slope < 0 else np.inf}
 
 
+def lemma41_plugin(rows, cfg: Config, d: int) -> dict:
+    """Width needed for the layer-1 gap ``sqrt(E_1) <= eps``: measured vs Lemma 4.1 plug-in.
+
+    Measured: the mean ``E_1`` curve inverted at ``eps^2``. Plug-in: Lemma 5.1's width with
+    ``T_1`` from measured constants (:func:`otlmc.recursion.minimal_widths_from_constants`, one
+    layer): ``C_1 = c_1 n^{-2/d}`` with ``c_1`` the geometric mean of ``C_1 n^{2/d}`` over widths
+    ``>= fit_min_width``, and the measured mean ``Ebar_0``.
+    """
+    from otlmc.plots import mean_ci
+
+    sub = [r for r in rows if r["d"] == d]
+    lv, e1, _ = mean_ci(sub, "width", "E_layer1")
+    eps2 = np.geomspace(e1.min(), e1[0], cfg.n_eps)  # targets for E_1 inside the measured range
+    eps = np.sqrt(eps2)
+    measured = required_width(lv, e1, eps2)
+    big = [r for r in sub if r["width"] >= cfg.fit_min_width]
+    c1 = float(np.exp(np.mean([np.log(r["C1_layer1"]) + 2.0 / d * np.log(r["width"]) for r in big])))
+    ebar = float(np.mean([r["Ebar_layer1"] for r in sub]))
+    gain = float(np.mean([r["C2_layer1"] for r in sub]))
+    plugin = np.array([10 ** minimal_widths_from_constants(e, d, prefactors=[c1], gains=[gain],
+                                                           second_moments=[ebar])[0][1] for e in eps])
+    return {"eps": eps, "measured": measured, "plugin": plugin, "c1": c1, "Ebar0": ebar}
+
+
 def plot(rows, cfg: Config):
     from otlmc.plots import _mpl
 
     plt = _mpl()
-    fig, axes = plt.subplots(1, len(cfg.dims), figsize=(5.4 * len(cfg.dims), 4.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(cfg.dims), figsize=(5.4 * len(cfg.dims), 9.0), squeeze=False)
+    for ax, d in zip(axes[1], cfg.dims):
+        pl = lemma41_plugin(rows, cfg, d)
+        x = 1.0 / pl["eps"]
+        ax.plot(x, pl["measured"], "o-", color="C0", label="measured: $E_1$ curve inverted at $\\varepsilon^2$")
+        ax.plot(x, pl["plugin"], "s--", color="C3",
+                label=f"Lemma 4.1/5.1 plug-in ($c_1$ = {pl['c1']:.3g}, $\\bar E_0$ = {pl['Ebar0']:.3g})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$1/\varepsilon$")
+        ax.set_ylabel(r"width n with layer-1 gap $\sqrt{E_1} \leq \varepsilon$")
+        ratio = np.exp(np.mean(np.log(pl["plugin"] / pl["measured"])))
+        ax.set_title(f"$m_0$ = {d}: plug-in / measured width = {ratio:.3g} (geometric mean)"
+                     + ("" if d >= 5 else "\nrate model $n^{-2/d}$ is asymptotic only for $d \\geq 5$"), fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
     for ax, d in zip(axes[0], cfg.dims):
         inv = inversion(rows, cfg, d)
         x, y = 1.0 / inv["eps"], inv["n_needed"]
@@ -148,8 +203,11 @@ def main(argv=None) -> int:
     print(f"wrote {out / NAME}.csv/.json/.png/.pdf ({len(rows)} rows)")
     for d in cfg.dims:
         inv = inversion(rows, cfg, d)
+        pl = lemma41_plugin(rows, cfg, d)
+        ratio = np.exp(np.mean(np.log(pl["plugin"] / pl["measured"])))
         print(f"  m_0 = {d}: deviation ~ n^{inv['slope']:+.3f}, width needed ~ eps^-{inv['exponent']:.2f}; "
-              f"Ferbach eps^-{d}, Entezari eps^-{2 * d + 4}")
+              f"Ferbach eps^-{d}, Entezari eps^-{2 * d + 4}; Lemma 4.1 plug-in width / measured "
+              f"(layer-1 gap) = {ratio:.3g}")
     return 0
 
 
