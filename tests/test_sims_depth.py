@@ -61,6 +61,11 @@ def test_required_width_quick(tmp_path):
         assert (n >= min(cfg.widths)).all() and (n <= max(cfg.widths)).all()
         order = np.argsort(inv["eps"])
         assert (np.diff(n[order]) <= 1e-9 * n.max()).all()
+        pl = required_width.lemma41_plugin(rows, cfg, d)
+        assert np.isfinite(pl["plugin"]).all() and (pl["plugin"] >= 1).all()
+        assert (pl["measured"] >= min(cfg.widths)).all() and (pl["measured"] <= max(cfg.widths)).all()
+    for r in rows:  # Lemma 4.1 for one layer (E_0 = 0): E_1 <= 2 mismatch <= 2 C_1 m_0 Ebar_0
+        assert 0 < r["E_layer1"] <= r["bound_sharp_layer1"] <= r["bound_one_step_layer1"] * (1 + 1e-12)
 
 
 @pytest.mark.slow
