@@ -4,7 +4,7 @@ Public names are re-exported here; the modules hold the implementations.
 """
 from .backend import get_xp, to_numpy, xp_of
 from .barrier import PathResult, barrier, barrier_values, evaluate_path, layer_gaps, t_grid
-from .fit import PowerLawFit, fit_power_law
+from .fit import PowerLawFit, RateFit, fit_power_law, fit_rate
 from .matching import MatchResult, align, match, weight_matching
 from .networks import MLP, forward, forward_path, interpolate, permute
 from .rng import cell_streams, stable_hash
@@ -21,8 +21,8 @@ from .transport import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "MLP", "MatchResult", "PathResult", "PowerLawFit", "align", "barrier", "barrier_values",
-    "cell_streams", "cost_matrix", "empirical_wasserstein", "evaluate_path", "fit_power_law",
+    "MLP", "MatchResult", "PathResult", "PowerLawFit", "RateFit", "align", "barrier", "barrier_values",
+    "cell_streams", "cost_matrix", "empirical_wasserstein", "evaluate_path", "fit_power_law", "fit_rate",
     "forward", "forward_path", "gaussian_w2", "get_xp", "interpolate", "layer_gaps", "match",
     "match_rows", "permute", "random_bases", "sample_inputs", "sample_mlp", "sample_weights",
     "sq_distances", "stable_hash", "t_grid", "to_numpy", "wasserstein_1d", "weight_matching",

@@ -627,23 +627,15 @@ def cloud_distances(theta_a, theta_b, perm=None) -> dict:
 
 def power_law_ci(n, y, *, n_min: float | None = None, rng: np.random.Generator, n_boot: int = 2000,
                  level: float = 0.95):
-    """Fitted exponent of ``E[y] ~ C n^slope`` (:func:`otlmc.fit.fit_power_law`) with a percentile
-    bootstrap interval: replicates are resampled with replacement within each ``n``.
+    """Fitted exponent of ``E[y] ~ C n^slope`` with a percentile bootstrap interval (replicates
+    resampled within each ``n``): the unweighted case of :func:`otlmc.fit.fit_rate`.
 
     Returns ``(slope, lo, hi)``.
     """
-    from .fit import fit_power_law
+    from .fit import fit_rate
 
     rng = check_rng(rng)
     n_boot = check_int("n_boot", n_boot, min_value=10)
     level = check_real("level", level, min_value=0.0, max_value=1.0, strict_min=True)
-    n = check_array("n", n, ndim=1)
-    y = check_array("y", y, ndim=1)
-    fit = fit_power_law(n, y, n_min=n_min)
-    groups = [np.flatnonzero(n == v) for v in np.unique(n)]
-    slopes = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = np.concatenate([rng.choice(g, size=g.size) for g in groups])
-        slopes[b] = fit_power_law(n[idx], y[idx], n_min=n_min).slope
-    lo, hi = np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2])
-    return fit.slope, float(lo), float(hi)
+    f = fit_rate(n, y, n_min=n_min, n_boot=n_boot, ci=level, rng=rng, weighted=False)
+    return f.slope, f.ci_low, f.ci_high

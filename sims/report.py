@@ -4,7 +4,7 @@
     python -m sims.report runs/a runs/b --out reports/  # several run directories on one page
 
 A run is a ``<sim>.json`` provenance file with its ``<sim>.csv`` table beside it (as written by
-:func:`sims._common.run_sim`). Exponents come from :func:`otlmc.fit.fit_power_law` on the stored
+:func:`sims._common.run_sim`). Exponents come from :func:`otlmc.fit.fit_rate` (unweighted) on the stored
 table. Their 95% confidence interval is a percentile bootstrap over replicates: at each width the
 replicates are resampled with replacement and the slope refitted (``--n-boot`` times, seeded by
 ``--seed`` so the page is reproducible). On an exact power law with log-normal noise, 5 widths x 8
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from otlmc.fit import fit_power_law
+from otlmc.fit import fit_rate
 from otlmc.sweep import atomic_write_text, column, read_csv, size_axis
 
 from ._common import config_from_json
@@ -60,25 +60,17 @@ class FitLine:
 
 def bootstrap_slope(n, y, *, n_min=None, n_boot: int = 2000, rng: np.random.Generator,
                     level: float = 0.95) -> tuple[float, float, float]:
-    """Slope of :func:`fit_power_law` and its percentile-bootstrap CI (replicates resampled per width).
+    """Least-squares slope on the per-width means and its percentile-bootstrap CI (replicates resampled per width).
 
-    Returns ``(slope, lo, hi)``. With one replicate at a width that width is held fixed.
+    Returns ``(slope, lo, hi)``; the unweighted case of :func:`otlmc.fit.fit_rate`. With one
+    replicate at a width that width is held fixed.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}.")
     if not (isinstance(n_boot, int) and n_boot >= 10):
         raise ValueError(f"n_boot == {n_boot!r}, must be an integer >= 10.")
-    n = np.asarray(n, dtype=float)  # (m,)
-    y = np.asarray(y, dtype=float)  # (m,)
-    point = fit_power_law(n, y, n_min=n_min).slope
-    groups = [np.flatnonzero(n == v) for v in np.unique(n)]
-    slopes = np.empty(n_boot)  # (n_boot,)
-    for b in range(n_boot):
-        idx = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups])
-        slopes[b] = fit_power_law(n[idx], y[idx], n_min=n_min).slope
-    a = (1 - level) / 2
-    lo, hi = np.quantile(slopes, [a, 1 - a])
-    return float(point), float(lo), float(hi)
+    f = fit_rate(n, y, n_min=n_min, n_boot=n_boot, ci=level, rng=rng, weighted=False)
+    return f.slope, f.ci_low, f.ci_high
 
 
 def find_runs(run_dir) -> list[tuple[Path, dict]]:
