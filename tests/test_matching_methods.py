@@ -146,19 +146,16 @@ def test_bad_inputs(rng):
         rebasin_weight_matching(A, A2, rng=np.random.default_rng(0), max_sweeps=0)
 
 
-def test_mnist_wm_ours_and_am_beat_naive_wm(seed):
+def test_mnist_wm_ours_and_am_beat_naive_wm(seed, mnist_cache):
     """Ferbach et al. §6's ordering on trained MLPs (784-64-64-10, 5k MNIST examples, SGD lr 0.05,
     5 epochs): midpoint test loss ratios, mean over the 4 pairs 4*seed .. 4*seed+3. Over seeds 0-9
     (40 pairs): WM-ours / naive WM = 0.919 +- 0.030 (max 0.969), AM / naive WM = 0.851 +- 0.028
     (max 0.887), AM / WM-ours = 0.927 +- 0.014 (max 0.948); bands: all three < 1."""
-    from otlmc.datasets import DataError, load_mnist
+    from otlmc.datasets import load_mnist
     from otlmc.networks import interpolate
     from otlmc.train import TrainConfig, loss_and_grad, train
 
-    try:
-        Xtr, ytr, Xte, yte = load_mnist(n_train=5000, n_test=2000)
-    except DataError as exc:
-        pytest.skip(f"MNIST not available: {exc}")
+    Xtr, ytr, Xte, yte = load_mnist(cache_dir=mnist_cache, n_train=5000, n_test=2000)
     Xm, Xe = Xtr[:2000].astype(float), Xte.astype(float)
     tc = TrainConfig(lr=0.05, epochs=5)
     ratios = []

@@ -417,3 +417,12 @@ def test_benchmark_quick_run_returns_a_checked_table():
         assert row["roofline_fraction"] > 0
     flops, bytes_ = step_counts(10, 2, 3)
     assert flops == 10 * 3 * (4 * 2 + 10) + 3 * 10 * 3 and bytes_ == 24 * 10 * 3 + 32 * 10 * 3
+
+
+def test_noise_source_is_checked():
+    net = MeanFieldNet(2, "tanh")
+    with pytest.raises(ValueError, match="noise_source='gpu' is not known"):
+        train(net, init_particles(net, 8, rng=np.random.default_rng(0)),
+              TeacherNetwork.random(2, 2, rng=np.random.default_rng(0)),
+              SGDSchedule(eps=0.1, T=0.2, lam=0.0, tau=0.1, batch=1), rng=np.random.default_rng(0),
+              noise_source="gpu")

