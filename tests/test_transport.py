@@ -164,3 +164,33 @@ def test_gaussian_w2_against_large_samples():
 def test_bad_input_is_named(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("n", [1, 2, 6, 300])
+def test_match_rows_one_varying_column_sorts_to_the_optimum(rng, n):
+    """Rows that vary in one column only (a d = 1 layer with its constant bias column) take the sorting
+    path; its cost equals scipy's dense optimum and, for tiny n, the brute-force minimum."""
+    A = np.c_[rng.normal(size=n), np.full(n, 0.3)]  # (n, 2): second column constant in A
+    B = np.c_[rng.normal(size=n), np.full(n, -1.0)]  # (n, 2): and in B (a different constant)
+    p = match_rows(A, B)
+    assert sorted(p.tolist()) == list(range(n))
+    C = cdist(A, B, "sqeuclidean")
+    r, c = linear_sum_assignment(C)
+    assert C[np.arange(n), p].sum() == pytest.approx(C[r, c].sum(), rel=1e-12, abs=1e-12)
+    if n <= 6:
+        best = min(C[np.arange(n), list(q)].sum() for q in itertools.permutations(range(n)))
+        assert C[np.arange(n), p].sum() == pytest.approx(best, rel=1e-12, abs=1e-12)
+
+
+def test_match_rows_all_columns_constant_is_the_identity():
+    A, B = np.ones((4, 3)), np.zeros((4, 3))
+    np.testing.assert_array_equal(match_rows(A, B), np.arange(4))
+
+
+def test_match_rows_column_varying_in_one_cloud_only_is_not_dropped(rng):
+    # column 1 is constant in A but not in B: it changes the optimum, so it must stay
+    A = np.c_[rng.normal(size=50), np.zeros(50)]
+    B = np.c_[rng.normal(size=50), rng.normal(size=50)]
+    C = cdist(A, B, "sqeuclidean")
+    r, c = linear_sum_assignment(C)
+    assert C[np.arange(50), match_rows(A, B)].sum() == pytest.approx(C[r, c].sum(), rel=1e-12)
