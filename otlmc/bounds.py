@@ -393,10 +393,265 @@ def relu_jensen(a, b, alpha) -> tuple[np.ndarray, np.ndarray]:
     return lhs, rhs
 
 
+# --- Low-dimensional measures (Weed–Bach) and dropout stability ---
+#
+# Assumption 8 (Ferbach et al., Section 5.4) draws weight rows from ``N(0, Sigma)`` with
+# ``Sigma = diag(1/k (k times), s/k (d - k times))``. otlmc's sampler uses ``s = eta`` (variance
+# convention, :func:`otlmc.sampling.lowrank_spectrum`); the paper may mean ``s = eta^2`` (standard
+# deviation convention). The two differ in the crossover exponent (``eta^{-k/2}`` vs ``eta^{-k}``),
+# so every function here takes ``convention`` and says which one it uses.
+LOWRANK_CONVENTIONS = ("variance", "std")
+
+
+def participation_ratio(spectrum) -> float:
+    """Participation ratio ``(sum_i lambda_i)^2 / sum_i lambda_i^2`` of a spectrum (explicit).
+
+    ``spectrum`` holds the eigenvalues of a positive semi-definite matrix ``S`` (``(d,)``,
+    non-negative, not all zero); the value is ``tr(S)^2 / tr(S^2)`` and lies in ``[1, d]``: ``r`` for
+    ``r`` equal non-zero eigenvalues. THEORY.md §4 uses it as the approximate dimension.
+    """
+    lam = check_array("spectrum", spectrum, ndim=1)
+    if lam.size == 0:
+        raise ValueError("spectrum is empty; give at least one eigenvalue.")
+    if (lam < 0).any():
+        raise ValueError(f"spectrum contains {lam.min()}; eigenvalues must be >= 0 (a PSD spectrum).")
+    s2 = float(np.sum(lam**2))
+    if s2 == 0.0:
+        raise ValueError("spectrum is all zeros; the participation ratio of the zero matrix is undefined.")
+    return float(np.sum(lam) ** 2 / s2)
+
+
+def _lowrank_args(d, k, eta, convention):
+    d = check_int("d", d, min_value=1)
+    k = check_int("k", k, min_value=1)
+    if k > d:
+        raise ValueError(f"k == {k}, must be <= d == {d} (the large eigenvalues live in R^d).")
+    eta = check_real("eta", eta, min_value=0.0)
+    check_choice("convention", convention, LOWRANK_CONVENTIONS)
+    small = eta if convention == "variance" else eta**2  # the d - k small eigenvalues are small / k
+    return d, k, eta, small
+
+
+def lowrank_participation_ratio(d: int, k: int, eta: float, *, convention: str = "variance") -> float:
+    """Closed-form participation ratio of Assumption 8's spectrum (explicit).
+
+    With small eigenvalues ``s/k`` (``s = eta`` for ``convention="variance"``, ``eta^2`` for ``"std"``):
+
+    .. math:: \\mathrm{PR} = k\\,\\frac{(1 + s (d-k)/k)^2}{1 + s^2 (d-k)/k} \\to k \\quad (s \\to 0).
+
+    Equals :func:`participation_ratio` of :func:`otlmc.sampling.lowrank_spectrum` (variance convention).
+    """
+    d, k, eta, s = _lowrank_args(d, k, eta, convention)
+    r = (d - k) / k
+    return float(k * (1.0 + s * r) ** 2 / (1.0 + s**2 * r))
+
+
+def lowrank_thickness(d: int, k: int, eta: float, *, convention: str = "variance") -> float:
+    """``W_2`` floor that the ``d - k`` small directions add while a matching ignores them (explicit).
+
+    Write a row as ``(u, v)``, ``u`` in the large ``k``-dimensional subspace and ``v`` in the small
+    one. Any permutation ``pi`` chosen from the ``u``'s alone is independent of the ``v``'s, so
+    ``E (1/n) sum_i |v_i - v'_{pi(i)}|^2 = 2 tr(Sigma_small) = 2 s (d - k) / k``. Hence, on every
+    draw, with ``pi_u`` the optimal matching of the ``u``'s,
+
+    .. math:: W_2^2(u) \\le W_2^2(\\text{rows}) \\le W_2^2(u) + \\tfrac1n \\sum_i |v_i - v'_{\\pi_u(i)}|^2,
+
+    and the last term has expectation ``delta^2`` with ``delta = sqrt(2 s (d - k) / k)``, the value
+    returned. It is the scale below which the measure stops looking ``k``-dimensional
+    (Weed & Bach's multi-scale picture).
+    """
+    d, k, eta, s = _lowrank_args(d, k, eta, convention)
+    return float(np.sqrt(2.0 * s * (d - k) / k))
+
+
+def lowrank_crossover_width(d: int, k: int, eta: float, *, prefactor: float,
+                            convention: str = "variance") -> float:
+    """Width ``n*`` at which the ``n^{-1/k}`` regime of Assumption 8 rows ends (Weed & Bach).
+
+    In the ``k``-dimensional regime the two-sample ``E W_2`` of the large components decays like
+    ``A_k n^{-1/k}`` (``A_k`` = ``prefactor``: **unknown**, depends on ``k`` and the law; measure it
+    on the ``eta = 0`` law, whose rows are exactly the large components). The regime ends when that
+    term falls to the thickness ``delta`` of :func:`lowrank_thickness`:
+
+    .. math:: n^* = (A_k / \\delta)^k = \\Big(\\frac{A_k^2\\, k}{2 s (d-k)}\\Big)^{k/2},
+
+    so ``n* ∝ eta^{-k/2}`` in the variance convention (``s = eta``) and ``∝ eta^{-k}`` in the std
+    convention (``s = eta^2``, THEORY.md's "``n ~ eta^{-k}``"). Explicit: the exponents of ``eta``,
+    ``k / (d - k)`` and ``A_k``, and the factor 2 of the floor. Up to constants: ``A_k``, and the
+    meaning of "ends" (at ``n*`` the two terms are equal, so the local slope of ``W_2`` is about
+    half-way between the two regimes). ``inf`` for ``eta = 0`` or ``k = d`` (no crossover).
+    """
+    d, k, eta, s = _lowrank_args(d, k, eta, convention)
+    prefactor = check_real("prefactor", prefactor, min_value=0.0, strict_min=True)
+    delta = np.sqrt(2.0 * s * (d - k) / k)
+    if delta == 0.0:
+        return float("inf")
+    with np.errstate(over="ignore"):
+        return float(np.exp(k * (np.log(prefactor) - np.log(delta))))
+
+
+def lowrank_crossover_eta_exponent(k: int, *, convention: str = "variance") -> float:
+    """``d log n* / d log eta``: ``-k/2`` (variance convention) or ``-k`` (std convention); explicit."""
+    k = check_int("k", k, min_value=1)
+    check_choice("convention", convention, LOWRANK_CONVENTIONS)
+    return -k / 2.0 if convention == "variance" else -float(k)
+
+
+def multiscale_w2(n, d: int, k: int, eta: float, *, prefactor: float,
+                  convention: str = "variance") -> np.ndarray:
+    """Weed & Bach's two-regime prediction of ``E W_2`` for Assumption 8 rows (a model, not a bound).
+
+    .. math::
+
+       W(n) = \\begin{cases} A_k n^{-1/k} & n \\le n^* \\\\ \\delta\\,(n/n^*)^{-1/d} & n > n^* \\end{cases}
+
+    continuous at ``n*`` (:func:`lowrank_crossover_width`). The exponents ``-1/k`` and ``-1/d`` are
+    explicit (for ``W_2`` the ``n^{-1/k}`` law is clean only for ``k >= 5``; ``k <= 2`` carries log
+    factors, see :func:`wasserstein_rate`); ``A_k`` is an unknown constant supplied by the caller,
+    and the height after the crossover is set by continuity, which is a modelling choice.
+    """
+    n = check_array("n", n)
+    if (n < 1).any():
+        raise ValueError(f"n contains {n.min()}; sample sizes must be >= 1.")
+    d, k, eta, _ = _lowrank_args(d, k, eta, convention)
+    n_star = lowrank_crossover_width(d, k, eta, prefactor=prefactor, convention=convention)
+    low = prefactor * n ** (-1.0 / k)
+    if not np.isfinite(n_star):
+        return low
+    delta = lowrank_thickness(d, k, eta, convention=convention)
+    return np.where(n <= n_star, low, delta * (n / n_star) ** (-1.0 / d))
+
+
+def multiscale_exponent(n, d: int, k: int, eta: float, *, prefactor: float,
+                        convention: str = "variance") -> np.ndarray:
+    """Local exponent of :func:`multiscale_w2`: ``-1/k`` below ``n*``, ``-1/d`` above (explicit given ``A_k``)."""
+    n = check_array("n", n)
+    d, k, eta, _ = _lowrank_args(d, k, eta, convention)
+    n_star = lowrank_crossover_width(d, k, eta, prefactor=prefactor, convention=convention)
+    return np.where(n <= n_star, -1.0 / k, -1.0 / d)
+
+
+def dropout_bound(x_norm, w1: float, *, n_dropped: int, m: int, lip: float = 1.0):
+    """Dropout-stability bound (Ferbach et al., Appendix B.14), explicit, no unknown constant:
+
+    .. math:: |f(x) - f_S(x)| \\le \\frac{|S^c|}{m}\\, \\mathrm{Lip}(\\sigma)\\, |x|\\, W_1(\\mu_S, \\mu_{S^c})
+
+    for ``f(x) = (1/m) sum_i sigma(<w_i, x>)`` and the renormalised ``f_S = (1/|S|) sum_{i in S}``.
+    Proof: ``f - f_S = (|S^c|/m)(f_{S^c} - f_S)`` and ``w -> sigma(<w, x>)`` is
+    ``Lip |x|``-Lipschitz, so Kantorovich-Rubinstein bounds the difference of its two averages.
+
+    Parameters
+    ----------
+    x_norm : ``|x|`` (scalar or array of input norms), ``>= 0``.
+    w1 : ``W_1`` between the empirical measures of the kept rows ``S`` and the dropped rows ``S^c``.
+    n_dropped : ``|S^c|``, ``1 <= n_dropped <= m - 1``.
+    m : width.
+    lip : Lipschitz constant of ``sigma`` (``1`` for ReLU and tanh), ``>= 0``.
+    """
+    m = check_int("m", m, min_value=2)
+    n_dropped = check_int("n_dropped", n_dropped, min_value=1)
+    if n_dropped > m - 1:
+        raise ValueError(f"n_dropped == {n_dropped}, must be <= m - 1 == {m - 1} (keep at least one neuron).")
+    w1 = check_real("w1", w1, min_value=0.0)
+    lip = check_real("lip", lip, min_value=0.0)
+    xn = check_array("x_norm", x_norm)
+    if (xn < 0).any():
+        raise ValueError(f"x_norm contains {xn.min()}; norms must be >= 0.")
+    out = (n_dropped / m) * lip * xn * w1
+    return float(out) if out.ndim == 0 else out
+
+
+ACTIVATION_LIPSCHITZ = {"relu": 1.0, "tanh": 1.0, "identity": 1.0}
+
+
+def dropout_error(W, keep, X, *, activation: str = "relu") -> np.ndarray:
+    """``|f(x) - f_S(x)|`` per input for the mean-output two-layer network of Appendix B.14.
+
+    ``W`` ``(m, d)`` rows ``w_i``; ``keep`` the kept indices ``S`` (unique, ``1 <= |S| <= m - 1``);
+    ``X`` ``(N, d)``. ``f(x) = (1/m) sum_i sigma(<w_i, x>)``, ``f_S(x) = (1/|S|) sum_{i in S} sigma(<w_i, x>)``
+    (the kept output weights rescaled by ``m/|S|``). Returns ``(N,)``.
+    """
+    W = check_array("W", W, ndim=2)
+    X = check_array("X", X, ndim=2)
+    check_choice("activation", activation, tuple(ACTIVATION_LIPSCHITZ))
+    m, d = W.shape
+    if X.shape[1] != d:
+        raise ValueError(f"X has {X.shape[1]} columns, expected d == {d} (the rows of W).")
+    keep = _check_keep(keep, m)
+    H = activate(activation, X @ W.T)  # (N, m)
+    return np.abs(H.mean(1) - H[:, keep].mean(1))  # (N,)
+
+
+def _check_keep(keep, m: int) -> np.ndarray:
+    keep = np.asarray(keep)
+    if keep.ndim != 1 or not np.issubdtype(keep.dtype, np.integer):
+        raise TypeError(f"keep must be a 1-D integer index array, got dtype {keep.dtype} and shape {keep.shape}.")
+    if keep.size < 1 or keep.size > m - 1:
+        raise ValueError(f"keep has {keep.size} indices, must keep between 1 and m - 1 == {m - 1} neurons.")
+    if keep.min() < 0 or keep.max() >= m or np.unique(keep).size != keep.size:
+        raise ValueError(f"keep must hold distinct indices in [0, {m - 1}].")
+    return keep
+
+
+def dropout_error_mean_square(W, X, *, n_dropped: int, activation: str = "relu") -> np.ndarray:
+    """Exact ``E_S |f(x) - f_S(x)|^2`` over a uniformly random kept set ``S`` of size ``m - n_dropped`` (explicit).
+
+    ``f - f_S`` is the gap between the population mean and a without-replacement sample mean of the
+    ``m`` values ``h_i = sigma(<w_i, x>)``, so
+
+    .. math:: \\mathbb E_S |f - f_S|^2 = \\frac{s_x^2}{|S|}\\,\\frac{m - |S|}{m - 1},
+              \\qquad s_x^2 = \\frac1m \\sum_i (h_i - \\bar h)^2,
+
+    of order ``m^{-1}`` for fixed ``x``: the dropout error decays like ``m^{-1/2}``, faster than the
+    ``m^{-1/d}`` of the B.14 bound. ``W`` ``(m, d)``, ``X`` ``(N, d)``; returns ``(N,)``.
+    """
+    W = check_array("W", W, ndim=2)
+    X = check_array("X", X, ndim=2)
+    check_choice("activation", activation, tuple(ACTIVATION_LIPSCHITZ))
+    m, d = W.shape
+    if X.shape[1] != d:
+        raise ValueError(f"X has {X.shape[1]} columns, expected d == {d} (the rows of W).")
+    if m < 2:
+        raise ValueError(f"W has {m} rows; dropout needs m >= 2.")
+    n_dropped = check_int("n_dropped", n_dropped, min_value=1)
+    if n_dropped > m - 1:
+        raise ValueError(f"n_dropped == {n_dropped}, must be <= m - 1 == {m - 1} (keep at least one neuron).")
+    H = activate(activation, X @ W.T)  # (N, m)
+    s2 = H.var(axis=1)  # (N,) population variance over the m neurons
+    kept = m - n_dropped
+    return s2 / kept * (m - kept) / (m - 1)
+
+
+def dropout_stability(W, keep, X, *, activation: str = "relu") -> tuple[np.ndarray, np.ndarray, float]:
+    """Both sides of the B.14 bound on every input: ``(error (N,), bound (N,), W_1)``.
+
+    ``W_1(mu_S, mu_{S^c})`` is exact (:func:`otlmc.transport.empirical_wasserstein` with ``p = 1``:
+    an assignment when ``|S| = |S^c|``, POT's network simplex otherwise; CPU).
+    ``error <= bound`` holds on every draw up to round-off.
+    """
+    from .transport import empirical_wasserstein
+
+    W = check_array("W", W, ndim=2)
+    m = W.shape[0]
+    keep = _check_keep(keep, m)
+    err = dropout_error(W, keep, X, activation=activation)  # (N,)
+    mask = np.zeros(m, dtype=bool)
+    mask[keep] = True
+    w1 = empirical_wasserstein(W[mask], W[~mask], p=1.0)
+    bound = dropout_bound(np.linalg.norm(np.asarray(X, dtype=float), axis=1), w1, n_dropped=int(m - keep.size),
+                          m=m, lip=ACTIVATION_LIPSCHITZ[activation])  # (N,)
+    return err, bound, w1
+
+
 __all__ = [
     "RateLaw", "WEIGHT_LAWS", "cross_entropy_path_bound", "deviation_rate", "entezari_width_exponent",
     "entezari_width_log10", "finite_n_correction", "is_clean_rate", "lemma41_recursion", "lemma41_step",
     "low_dim_gain", "low_dim_minimal_widths_log10", "minimal_widths_from_constants", "minimal_widths_log10",
     "relu_jensen", "sigma_sandwich", "tightness_exponent", "tightness_rate", "two_layer_path_bound",
     "two_layer_width_exponent", "two_layer_width_log10", "wasserstein_rate", "wasserstein_upper_rate",
+    # low-dimensional measures and dropout stability
+    "ACTIVATION_LIPSCHITZ", "LOWRANK_CONVENTIONS", "dropout_bound", "dropout_error", "dropout_error_mean_square",
+    "dropout_stability",
+    "lowrank_crossover_eta_exponent", "lowrank_crossover_width", "lowrank_participation_ratio",
+    "lowrank_thickness", "multiscale_exponent", "multiscale_w2", "participation_ratio",
 ]
