@@ -18,7 +18,7 @@ replacement), i.e. ``m^{-1/2}``. The bound is therefore loose by a factor growin
 ``m^{1/2 - 1/d}``: B.14's remark that the tightness of the bound is open is answered negatively
 for random weights and a fixed input.
 
-    python -m sims.dropout_stability --n-jobs 2     # default sweep, ~1 minute on 2 cores
+    python -m sims.dropout_stability --n-jobs 2     # default sweep, ~30 s on 2 cores
     python -m sims.dropout_stability --quick        # seconds
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Config:
     dims: tuple = (3, 5, 8)
     widths: tuple = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
     fractions: tuple = (0.5, 0.2)
-    replicates: int = 6
+    replicates: int = 16
     activation: str = "relu"
     n_eval: int = 500
     fit_min_width: int = 64
@@ -135,6 +135,9 @@ def plot(rows, cfg: Config):
                 keep = lv >= cfg.fit_min_width
                 c = np.exp(np.mean(np.log(mean[keep]) - th * np.log(lv[keep])))
                 ax.plot(lv[keep], c * lv[keep] ** th, ":", color="k", lw=0.8)
+            lv, exp_rms, _ = mean_ci(sub, "width", "error_rms_expected")
+            ax.plot(lv, exp_rms, "-", color=colors[d], lw=3, alpha=0.25,
+                    label=f"d={d} exact $E_S$ of the error (without-replacement variance)")
         viol = sum(r["bound_violations"] for r in rows if r["fraction"] == q)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")

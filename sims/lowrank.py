@@ -23,7 +23,7 @@ The analysis (``lowrank_fits.csv``):
   (``otlmc.recursion.required_width``), against Theorem 5.4's ``eps^{-k}`` law with its constant
   measured per ``k``.
 
-    python -m sims.lowrank --n-jobs 2      # default sweep, ~3 minutes on 2 cores
+    python -m sims.lowrank --n-jobs 2      # default sweep, ~2 minutes on 2 cores
     python -m sims.lowrank --quick         # seconds
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Config:
     ks: tuple = (3, 4, 5)
     etas: tuple = (0.0, 0.01, 0.03, 0.1, 0.3)
     widths: tuple = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
-    replicates: int = 6
+    replicates: int = 10
     activation: str = "relu"
     n_out: int = 10
     n_eval: int = 200

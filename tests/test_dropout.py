@@ -141,3 +141,14 @@ def test_sim_reproducible_across_n_jobs():
     base = _table(cfg, grid, 5, 1)
     assert _table(cfg, grid, 5, 2) == base
     assert _table(cfg, grid, 6, 1) != base
+
+
+def test_help_and_bad_flags(capsys):
+    with pytest.raises(SystemExit) as e:
+        ds.main(["--help"])
+    assert e.value.code == 0
+    assert "--quick" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="replicates"):
+        ds.main(["--quick", "--replicates", "1", "--no-progress"])
+    with pytest.raises(SystemExit, match="fractions must lie"):
+        ds.main(["--quick", "--fractions", "1.0", "--no-progress"])

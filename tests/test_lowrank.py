@@ -210,3 +210,16 @@ def test_sim_reproducible_across_n_jobs():
     base = table(5, 1)
     assert table(5, 2) == base
     assert table(6, 1) != base
+
+
+def test_help_and_bad_flags(capsys):
+    with pytest.raises(SystemExit) as e:
+        lr.main(["--help"])
+    assert e.value.code == 0
+    assert "--quick" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="replicates"):
+        lr.main(["--quick", "--replicates", "1", "--no-progress"])
+    with pytest.raises(SystemExit, match="must include 0"):
+        lr.main(["--quick", "--etas", "0.1", "--no-progress"])
+    with pytest.raises(SystemExit, match="ks must lie"):
+        lr.main(["--quick", "--ks", "10", "--no-progress"])
