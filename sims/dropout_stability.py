@@ -118,7 +118,7 @@ def plot(rows, cfg: Config):
     plt = _mpl()
     table = fits(rows, cfg)
     nq = len(cfg.fractions)
-    fig, axes = plt.subplots(1, nq + 1, figsize=(5.6 * (nq + 1), 5.0), squeeze=False)
+    fig, axes = plt.subplots(1, nq + 1, figsize=(5.8 * (nq + 1), 7.4), squeeze=False)
     axes = axes[0]
     colors = {d: f"C{i}" for i, d in enumerate(cfg.dims)}
     for ax, q in zip(axes, cfg.fractions):
@@ -144,8 +144,9 @@ def plot(rows, cfg: Config):
         ax.set_xlabel("width m")
         ax.set_ylabel("RMS over inputs")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6, title="fit slope [CI] vs theory: verdict (dotted: theory rate)", title_fontsize=6)
-        ax.set_title(f"drop {q:g} of the neurons: squares = $W_1$ bound, circles = measured; "
+        ax.legend(fontsize=6, title="fit slope [CI] vs theory: verdict (dotted: theory rate)", title_fontsize=6,
+                  loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
+        ax.set_title(f"drop a fraction {q:g}: squares = $W_1$ bound, circles = error\n"
                      f"bound violated at {viol} (x, draw) points", fontsize=8)
     ax = axes[nq]
     for d in cfg.dims:
@@ -166,8 +167,8 @@ def plot(rows, cfg: Config):
     ax.set_xlabel("width m")
     ax.set_ylabel("bound / measured")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6)
-    ax.set_title("looseness grows like $m^{1/2 - 1/d}$ (dashed); never below 1", fontsize=8)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    ax.set_title("bound / error: looseness grows like $m^{1/2 - 1/d}$ (dashed)\nnever below 1", fontsize=8)
     fig.suptitle(f"Appendix B.14: $f = \\frac{{1}}{{m}}\\sum_i \\sigma(\\langle w_i, x\\rangle)$, {cfg.activation}, rows "
                  f"N(0, I/d), {cfg.n_eval} inputs on the sphere of radius $\\sqrt{{d}}$; mean $\\pm$ 95% CI over "
                  f"{cfg.replicates} draws; fits use m $\\geq$ {cfg.fit_min_width}; exact $W_1$", fontsize=9)
