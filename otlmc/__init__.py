@@ -1,14 +1,20 @@
 """otlmc: numerical tests of the optimal-transport theory of linear mode connectivity.
 
-Public names are re-exported here; the modules hold the implementations.
+Public names are re-exported here; the modules hold the implementations. Theory lives in
+:mod:`otlmc.bounds` (rates, width laws, deterministic inequalities) and :mod:`otlmc.recursion`
+(depth recursions with measured constants); mean-field networks in :mod:`otlmc.meanfield`;
+MNIST training in :mod:`otlmc.train` (``python -m otlmc.train``).
 """
 from .backend import get_xp, to_numpy, xp_of
 from .barrier import PathResult, barrier, barrier_values, evaluate_path, layer_gaps, t_grid
+from .datasets import load_mnist
 from .fit import PowerLawFit, RateFit, fit_power_law, fit_rate
+from .io import load_mlp, save_mlp
 from .matching import MatchResult, align, match, weight_matching
 from .networks import MLP, forward, forward_path, interpolate, permute
 from .rng import cell_streams, stable_hash
 from .sampling import random_bases, sample_inputs, sample_mlp, sample_weights
+from .train import TrainConfig, init_mlp
 from .transport import (
     cost_matrix,
     empirical_wasserstein,
@@ -21,10 +27,10 @@ from .transport import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "MLP", "MatchResult", "PathResult", "PowerLawFit", "RateFit", "align", "barrier", "barrier_values",
-    "cell_streams", "cost_matrix", "empirical_wasserstein", "evaluate_path", "fit_power_law", "fit_rate",
-    "forward", "forward_path", "gaussian_w2", "get_xp", "interpolate", "layer_gaps", "match",
-    "match_rows", "permute", "random_bases", "sample_inputs", "sample_mlp", "sample_weights",
-    "sq_distances", "stable_hash", "t_grid", "to_numpy", "wasserstein_1d", "weight_matching",
-    "xp_of",
+    "MLP", "MatchResult", "PathResult", "PowerLawFit", "RateFit", "TrainConfig", "align", "barrier",
+    "barrier_values", "cell_streams", "cost_matrix", "empirical_wasserstein", "evaluate_path",
+    "fit_power_law", "fit_rate", "forward", "forward_path", "gaussian_w2", "get_xp", "init_mlp",
+    "interpolate", "layer_gaps", "load_mlp", "load_mnist", "match", "match_rows", "permute",
+    "random_bases", "sample_inputs", "sample_mlp", "sample_weights", "save_mlp", "sq_distances",
+    "stable_hash", "t_grid", "to_numpy", "wasserstein_1d", "weight_matching", "xp_of",
 ]
