@@ -7,14 +7,11 @@ MNIST training in :mod:`otlmc.train` (``python -m otlmc.train``).
 """
 from .backend import get_xp, to_numpy, xp_of
 from .barrier import PathResult, barrier, barrier_values, evaluate_path, layer_gaps, t_grid
-from .datasets import load_mnist
 from .fit import PowerLawFit, RateFit, fit_power_law, fit_rate
-from .io import load_mlp, save_mlp
 from .matching import MatchResult, align, match, weight_matching
 from .networks import MLP, forward, forward_path, interpolate, permute
 from .rng import cell_streams, stable_hash
 from .sampling import random_bases, sample_inputs, sample_mlp, sample_weights
-from .train import TrainConfig, init_mlp
 from .transport import (
     cost_matrix,
     empirical_wasserstein,
@@ -25,6 +22,23 @@ from .transport import (
 )
 
 __version__ = "0.1.0"
+
+# Imported on first use: ``python -m otlmc.train`` / ``python -m otlmc.datasets`` must not find
+# their module already imported by the package.
+_LAZY = {"load_mnist": "datasets", "TrainConfig": "train", "init_mlp": "train", "load_mlp": "io",
+         "save_mlp": "io"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "MLP", "MatchResult", "PathResult", "PowerLawFit", "RateFit", "TrainConfig", "align", "barrier",
