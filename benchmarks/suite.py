@@ -13,7 +13,7 @@ Sections (all timings are medians over ``--repeats`` runs, every ratio measured 
                 peak measured on a square product.
 ``sweep``       the ``sims.width_scaling`` sweep: otlmc vs the peer-style pipeline
                 (:mod:`benchmarks.peer_width_scaling`), with the matching costs compared.
-``barrier``     one path (25 t values) batched vs one forward per t.
+``barrier``     one path (25 t values): evaluate_path (cache-sized t-blocks, first layer linear in t) vs one forward per t.
 ``meanfield``, ``train``  hooks: ``benchmarks/bench_meanfield.py`` / ``bench_train.py`` with
                 ``run(quick) -> dict`` when those modules exist.
 

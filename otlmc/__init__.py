@@ -1,6 +1,9 @@
 """otlmc: numerical tests of the optimal-transport theory of linear mode connectivity.
 
-Public names are re-exported here; the modules hold the implementations.
+Public names are re-exported here; the modules hold the implementations. Theory lives in
+:mod:`otlmc.bounds` (rates, width laws, deterministic inequalities) and :mod:`otlmc.recursion`
+(depth recursions with measured constants); mean-field networks in :mod:`otlmc.meanfield`;
+MNIST training in :mod:`otlmc.train` (``python -m otlmc.train``).
 """
 from .backend import get_xp, to_numpy, xp_of
 from .barrier import PathResult, barrier, barrier_values, evaluate_path, layer_gaps, t_grid
@@ -20,11 +23,28 @@ from .transport import (
 
 __version__ = "0.1.0"
 
+# Imported on first use: ``python -m otlmc.train`` / ``python -m otlmc.datasets`` must not find
+# their module already imported by the package.
+_LAZY = {"load_mnist": "datasets", "TrainConfig": "train", "init_mlp": "train", "load_mlp": "io",
+         "save_mlp": "io"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
-    "MLP", "MatchResult", "PathResult", "PowerLawFit", "RateFit", "align", "barrier", "barrier_values",
-    "cell_streams", "cost_matrix", "empirical_wasserstein", "evaluate_path", "fit_power_law", "fit_rate",
-    "forward", "forward_path", "gaussian_w2", "get_xp", "interpolate", "layer_gaps", "match",
-    "match_rows", "permute", "random_bases", "sample_inputs", "sample_mlp", "sample_weights",
-    "sq_distances", "stable_hash", "t_grid", "to_numpy", "wasserstein_1d", "weight_matching",
-    "xp_of",
+    "MLP", "MatchResult", "PathResult", "PowerLawFit", "RateFit", "TrainConfig", "align", "barrier",
+    "barrier_values", "cell_streams", "cost_matrix", "empirical_wasserstein", "evaluate_path",
+    "fit_power_law", "fit_rate", "forward", "forward_path", "gaussian_w2", "get_xp", "init_mlp",
+    "interpolate", "layer_gaps", "load_mlp", "load_mnist", "match", "match_rows", "permute",
+    "random_bases", "sample_inputs", "sample_mlp", "sample_weights", "save_mlp", "sq_distances",
+    "stable_hash", "t_grid", "to_numpy", "wasserstein_1d", "weight_matching", "xp_of",
 ]

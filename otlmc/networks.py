@@ -150,26 +150,45 @@ def interpolate(net_a: MLP, net_b: MLP, t: float) -> MLP:
     return MLP(weights, biases, activation=net_a.activation)
 
 
-def forward_path(net_a: MLP, net_b: MLP, X, ts, *, return_features: bool = False):
+def forward_path(net_a: MLP, net_b: MLP, X, ts, *, return_features: bool = False,
+                 t_chunk: int | None = None):
     """Forward every network of the path at once: outputs ``(T, N, m_{L+1})``.
 
-    One batched matmul per layer evaluates all ``T`` interpolated networks; with
-    ``return_features`` also the post-activations ``H_l`` of shape ``(T, N, m_l)`` per hidden layer.
+    One batched matmul per layer evaluates the interpolated networks of a block of ``t_chunk``
+    values of ``t`` (default: all ``T`` in one block); with ``return_features`` also the
+    post-activations ``H_l`` of shape ``(T, N, m_l)`` per hidden layer. The first layer's input
+    does not depend on ``t``, so its pre-activation is linear in ``t``:
+    ``Z_1(t) = (1-t) Z_1^A + t Z_1^B`` costs two matmuls for the whole path.
     """
     check_same_architecture(net_a, net_b)
     X = _check_inputs(net_a, X)
     xp = xp_of(X, *net_a.weights)
     ts = xp.asarray(ts, dtype=X.dtype).reshape(-1, 1, 1)  # (T, 1, 1)
-    H = X[None]  # (1, N, m_0)
+    step = ts.shape[0] if t_chunk is None else max(1, int(t_chunk))
+    Z1a = X @ net_a.weights[0].T + net_a.biases[0]  # (N, m_1)
+    Z1b = X @ net_b.weights[0].T + net_b.biases[0]  # (N, m_1)
+    outs, feats = [], []
+    for i in range(0, ts.shape[0], step):
+        out, hidden = _path_block(net_a, net_b, Z1a, Z1b, ts[i : i + step], xp)
+        outs.append(out)
+        feats.append(hidden)
+    out = outs[0] if len(outs) == 1 else xp.concatenate(outs, axis=0)
+    if not return_features:
+        return out
+    hidden = [h[0] if len(feats) == 1 else xp.concatenate(h, axis=0) for h in zip(*feats)]
+    return out, hidden
+
+
+def _path_block(net_a: MLP, net_b: MLP, Z1a, Z1b, ts, xp):
+    """Outputs ``(T, N, m_out)`` and hidden post-activations for the ``t`` values ``ts`` (T, 1, 1)."""
+    Z = (1 - ts) * Z1a[None] + ts * Z1b[None]  # (T, N, m_1)
     hidden = []
-    for l in range(len(net_a.weights)):
+    for l in range(1, len(net_a.weights)):
+        H = activate(net_a.activation, Z)  # (T, N, m_l)
+        hidden.append(H)
         Wa, Wb = net_a.weights[l], net_b.weights[l]
         ba, bb = net_a.biases[l], net_b.biases[l]
         W = (1 - ts) * Wa[None] + ts * Wb[None]  # (T, m_{l+1}, m_l)
         b = (1 - ts[:, :, 0]) * ba[None] + ts[:, :, 0] * bb[None]  # (T, m_{l+1})
         Z = H @ xp.swapaxes(W, 1, 2) + b[:, None, :]  # (T, N, m_{l+1})
-        if l == net_a.n_hidden:
-            return (Z, hidden) if return_features else Z
-        H = activate(net_a.activation, Z)  # (T, N, m_{l+1})
-        hidden.append(H)
-    raise AssertionError("unreachable")
+    return Z, hidden

@@ -43,12 +43,14 @@ def test_interpolation_endpoints_and_midpoint(rng):
     np.testing.assert_allclose(mid.biases[0], (a.biases[0] + b.biases[0]) / 2)
 
 
-def test_forward_path_equals_pointwise_interpolation(rng):
+@pytest.mark.parametrize("t_chunk", [None, 1, 3, 10])
+def test_forward_path_equals_pointwise_interpolation(rng, t_chunk):
     a = sample_mlp((4, 9, 7, 3), rng=rng, bias_scale=0.3, activation="tanh")
     b = sample_mlp((4, 9, 7, 3), rng=rng, bias_scale=0.3, activation="tanh")
     X = rng.standard_normal((20, 4))
     ts = np.array([0.0, 0.2, 0.5, 1.0])
-    out, hidden = forward_path(a, b, X, ts, return_features=True)
+    out, hidden = forward_path(a, b, X, ts, return_features=True, t_chunk=t_chunk)
+    assert out.shape == (4, 20, 3) and [h.shape for h in hidden] == [(4, 20, 9), (4, 20, 7)]
     for k, t in enumerate(ts):
         ref, feats = forward(interpolate(a, b, t), X, return_features=True)
         np.testing.assert_allclose(out[k], ref, atol=1e-12)
