@@ -56,8 +56,10 @@ def loglog_panel(ax, rows, x: str, curves: Sequence[tuple[str, str, str]], *, th
 
 
 def save(fig, stem) -> list[str]:
-    """Save ``stem.png`` and ``stem.pdf``; returns the paths."""
+    """Save ``stem.png`` and ``stem.pdf``, then close ``fig`` (a long session or test run that draws
+    many figures does not keep them all alive); returns the paths."""
     paths = [f"{stem}.png", f"{stem}.pdf"]
     for p in paths:
         fig.savefig(p, dpi=130, bbox_inches="tight")
+    _mpl().close(fig)
     return paths

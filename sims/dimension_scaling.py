@@ -93,6 +93,16 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
                         n_out=cfg.n_out, n_eval=cfg.n_eval, t_points=cfg.t_points, streams=streams)
 
 
+def theory_exponents(cfg: Config) -> list[dict]:
+    """Width exponents per ``d`` for ``sims.report`` (plain power laws: ``-1/d`` for ``d >= 3``; the
+    log-factor laws of ``d = 1, 2`` are fitted by this sim's own ``_fits.csv`` and get no verdict there)."""
+    rate = lambda g: -1.0 / g["d"] if g["d"] >= 3 else None  # noqa: E731
+    e = lambda y, slope, label: dict(x="width", y=y, slope=slope, n_min=cfg.fit_min_width, label=label)  # noqa: E731
+    return [e("w2_layer1", rate, "W2 of layer-1 rows, aligned"),
+            e("aligned_deviation_rms_max_t", rate, "output deviation, aligned"),
+            e("w2_identity_layer1", 0.0, "W2 of layer-1 rows, not aligned")]
+
+
 def fits(rows, cfg: Config) -> list[dict]:
     """One row per (d, metric): fitted slope with bootstrap CI against the regime's exponent.
 

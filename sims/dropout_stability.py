@@ -86,6 +86,13 @@ def theory_exponent(metric: str, d: int) -> float:
     return -0.5 if metric == "error_rms" else -1.0 / d
 
 
+def theory_exponents(cfg: Config) -> list[dict]:
+    """Width exponents for ``sims.report``: the B.14 bound ``m^{-1/d}``, the error ``m^{-1/2}``."""
+    e = lambda y, slope, label: dict(x="width", y=y, slope=slope, n_min=cfg.fit_min_width, label=label)  # noqa: E731
+    return [e("bound_rms", lambda g: theory_exponent("bound_rms", g["d"]), "B.14 bound"),
+            e("error_rms", lambda g: theory_exponent("error_rms", g["d"]), "dropout error")]
+
+
 def fits(rows, cfg: Config) -> list[dict]:
     """Fitted exponents (bootstrap CI) per (d, fraction, metric) and the bound/error ratio range."""
     from otlmc.fit import fit_rate

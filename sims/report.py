@@ -120,14 +120,27 @@ def fits_for_run(meta: dict, rows: list[dict], *, n_boot: int, rng: np.random.Ge
                 entries.append({"x": x, "y": col, "slope": None, "n_min": None, "label": col})
     out = []
     for e in entries:
-        n, y = column(rows, e["x"]), column(rows, e["y"])
-        try:
-            slope, lo, hi = bootstrap_slope(n, y, n_min=e.get("n_min"), n_boot=n_boot, rng=rng)
-        except ValueError:  # fewer than two widths, or a non-positive mean: nothing to fit
-            continue
-        keep = n >= (e.get("n_min") or -np.inf)
-        out.append(FitLine(meta["sim"], e["x"], e["y"], e.get("label", e["y"]), slope, lo, hi,
-                           float(n[keep].min()), int(np.unique(n[keep]).size), e.get("slope")))
+        # one fit per setting of the other grid axes (d, k, eta, ...): pooling them would mix laws
+        others = [k for k in meta.get("grid", {}) if k != e["x"] and k in rows[0]]
+        groups = sorted({tuple(r[k] for k in others) for r in rows},
+                        key=lambda g: tuple((0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)) for v in g))
+        for g in groups:
+            setting = dict(zip(others, g))
+            sub = [r for r in rows if all(r[k] == v for k, v in setting.items())]
+            n, y = column(sub, e["x"]), column(sub, e["y"])
+            try:
+                slope, lo, hi = bootstrap_slope(n, y, n_min=e.get("n_min"), n_boot=n_boot, rng=rng)
+            except ValueError:  # fewer than two widths, or a non-positive mean: nothing to fit
+                continue
+            theory = e.get("slope")
+            if callable(theory):
+                theory = theory(setting)
+            label = e.get("label", e["y"])
+            if setting:
+                label += " (" + ", ".join(f"{k}={v}" for k, v in setting.items()) + ")"
+            keep = n >= (e.get("n_min") or -np.inf)
+            out.append(FitLine(meta["sim"], e["x"], e["y"], label, slope, lo, hi,
+                               float(n[keep].min()), int(np.unique(n[keep]).size), theory))
     return out
 
 

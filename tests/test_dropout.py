@@ -21,16 +21,6 @@ from otlmc.transport import empirical_wasserstein
 from sims import dropout_stability as ds
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    # run_sim saves figures without closing them; pytest turns matplotlib's "more than 20
-    # figures open" RuntimeWarning into an error for whichever test opens the 21st.
-    yield
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
-
-
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(2, 40), d=st.integers(1, 7), n_x=st.integers(1, 12), frac=st.floats(0.01, 0.99),
        scale=st.floats(0.01, 100.0), act=st.sampled_from(sorted(ACTIVATION_LIPSCHITZ)),

@@ -25,16 +25,6 @@ from otlmc.transport import match_rows
 from sims import lowrank as lr
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    # run_sim saves figures without closing them; pytest turns matplotlib's "more than 20
-    # figures open" RuntimeWarning into an error for whichever test opens the 21st.
-    yield
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
-
-
 # ------------------------------------------------------------------ participation ratio
 @pytest.mark.parametrize("spectrum, want", [
     ([1.0], 1.0), ([2.0, 2.0, 2.0], 3.0), ([5.0, 0.0, 0.0, 0.0], 1.0), ([1.0, 1.0, 0.0], 2.0),

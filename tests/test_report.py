@@ -100,3 +100,24 @@ def test_bootstrap_ci_coverage_on_exact_power_law():
         _, lo, hi = report.bootstrap_slope(ws, y, n_boot=400, rng=np.random.default_rng(1000 + s))
         hits += lo <= -0.2 <= hi
     assert 0.88 <= hits / 200 <= 0.99
+
+
+def test_fits_are_per_setting_of_the_other_grid_axes():
+    """Rows of two dimensions must not be pooled: each gets its own line and its own theory slope."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for d, slope in ((3, -1 / 3), (12, -1 / 12)):
+        for n in (64, 128, 256, 512):
+            for rep in range(6):
+                rows.append({"d": d, "width": n, "replicate": rep,
+                             "w2_layer1": n**slope * np.exp(0.01 * rng.normal())})
+    meta = {"sim": "dimension_scaling", "grid": {"d": [3, 12], "width": [64, 128, 256, 512]},
+            "config": {}, "config_class": "sims.dimension_scaling:Config"}
+    entries = [dict(x="width", y="w2_layer1", slope=lambda g: -1.0 / g["d"], n_min=None, label="W2")]
+    from unittest import mock
+
+    with mock.patch.object(report, "_theory", return_value=entries):
+        fits = report.fits_for_run(meta, rows, n_boot=200, rng=np.random.default_rng(1))
+    assert [f.label for f in fits] == ["W2 (d=3)", "W2 (d=12)"]
+    assert [f.theory for f in fits] == [-1 / 3, -1 / 12]
+    assert fits[0].slope == pytest.approx(-1 / 3, abs=0.02) and fits[1].slope == pytest.approx(-1 / 12, abs=0.02)
