@@ -222,6 +222,22 @@ if _nb is not None:
             out[i] = best
         return out
 
+    @_nb.njit(cache=True, nogil=True, inline="always")
+    def _sift_down(hv, hi, p, k):
+        """Restore the max-heap ``hv[:k]`` (payload ``hi``) below position ``p``."""
+        while True:
+            c = 2 * p + 1
+            if c >= k:
+                break
+            if c + 1 < k and hv[c + 1] > hv[c]:
+                c += 1
+            if hv[c] > hv[p]:
+                hv[c], hv[p] = hv[p], hv[c]
+                hi[c], hi[p] = hi[p], hi[c]
+                p = c
+            else:
+                break
+
     @_jit
     def _topk_rows(C, v, k):
         """Column indices (n, k) of the k smallest ``C_ij - v_j`` in each row (unordered)."""
@@ -236,37 +252,13 @@ if _nb is not None:
                 hi[t] = t
             # heapify
             for s in range(k // 2 - 1, -1, -1):
-                p = s
-                while True:
-                    c = 2 * p + 1
-                    if c >= k:
-                        break
-                    if c + 1 < k and hv[c + 1] > hv[c]:
-                        c += 1
-                    if hv[c] > hv[p]:
-                        hv[c], hv[p] = hv[p], hv[c]
-                        hi[c], hi[p] = hi[p], hi[c]
-                        p = c
-                    else:
-                        break
+                _sift_down(hv, hi, s, k)
             for j in range(k, m):
                 r = C[i, j] - v[j]
                 if r < hv[0]:
                     hv[0] = r
                     hi[0] = j
-                    p = 0
-                    while True:
-                        c = 2 * p + 1
-                        if c >= k:
-                            break
-                        if c + 1 < k and hv[c + 1] > hv[c]:
-                            c += 1
-                        if hv[c] > hv[p]:
-                            hv[c], hv[p] = hv[p], hv[c]
-                            hi[c], hi[p] = hi[p], hi[c]
-                            p = c
-                        else:
-                            break
+                    _sift_down(hv, hi, 0, k)
             for t in range(k):
                 idx[i, t] = hi[t]
         return idx
@@ -604,19 +596,7 @@ if _nb is not None:
                     if r < hv[j, 0]:
                         hv[j, 0] = r
                         idx[j, 0] = i
-                        p = 0
-                        while True:
-                            c = 2 * p + 1
-                            if c >= k:
-                                break
-                            if c + 1 < k and hv[j, c + 1] > hv[j, c]:
-                                c += 1
-                            if hv[j, c] > hv[j, p]:
-                                hv[j, c], hv[j, p] = hv[j, p], hv[j, c]
-                                idx[j, c], idx[j, p] = idx[j, p], idx[j, c]
-                                p = c
-                            else:
-                                break
+                        _sift_down(hv[j], idx[j], 0, k)
         return idx
 
     @_jit
@@ -641,19 +621,7 @@ if _nb is not None:
                 if r < t_i and r < hv[0]:
                     hv[0] = r
                     hi[0] = j
-                    p = 0
-                    while True:
-                        c = 2 * p + 1
-                        if c >= k:
-                            break
-                        if c + 1 < k and hv[c + 1] > hv[c]:
-                            c += 1
-                        if hv[c] > hv[p]:
-                            hv[c], hv[p] = hv[p], hv[c]
-                            hi[c], hi[p] = hi[p], hi[c]
-                            p = c
-                        else:
-                            break
+                    _sift_down(hv, hi, 0, k)
             umin[i] = best
         return umin, idx
 
