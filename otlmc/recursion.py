@@ -64,6 +64,21 @@ def _per_layer(name: str, value, n_layers: int, *, strict_min: bool = True) -> n
 # --------------------------------------------------------------------------------------------
 # Lemma 5.1 / Theorem 5.2 and Theorem 5.4: minimal effective widths
 # --------------------------------------------------------------------------------------------
+def _layer_constants(T, eps: float, depth: int | None) -> np.ndarray:
+    """``T_l`` for ``l = 1..L`` from a scalar (with ``depth``) or a sequence, each ``> eps``."""
+    if isinstance(T, numbers.Real) and not isinstance(T, bool):
+        if depth is None:
+            raise ValueError("T is a scalar, so depth (the number of hidden layers L >= 1) is needed.")
+        depth = check_int("depth", depth, min_value=1)
+    else:
+        depth = len(check_array("T", T, ndim=1)) if depth is None else check_int("depth", depth, min_value=1)
+    T = _per_layer("T", T, depth)
+    if (T <= eps).any():
+        l = int(np.argmax(T <= eps))
+        raise ValueError(f"eps == {eps} must be < T_l for every layer; T[{l}] == {T[l]}.")
+    return T
+
+
 def minimal_widths_log10(eps: float, m0: int, T, depth: int | None = None) -> np.ndarray:
     """``log10`` of the minimal effective widths ``m~_0, ..., m~_L`` of Lemma 5.1.
 
@@ -85,16 +100,8 @@ def minimal_widths_log10(eps: float, m0: int, T, depth: int | None = None) -> np
     """
     eps = check_real("eps", eps, min_value=0.0, strict_min=True)
     m0 = check_int("m0", m0, min_value=1)
-    if isinstance(T, numbers.Real) and not isinstance(T, bool):
-        if depth is None:
-            raise ValueError("T is a scalar, so depth (the number of hidden layers L >= 1) is needed.")
-        depth = check_int("depth", depth, min_value=1)
-    else:
-        depth = len(check_array("T", T, ndim=1)) if depth is None else check_int("depth", depth, min_value=1)
-    T = _per_layer("T", T, depth)
-    if (T <= eps).any():
-        l = int(np.argmax(T <= eps))
-        raise ValueError(f"eps == {eps} must be < T_l for every layer; T[{l}] == {T[l]}.")
+    T = _layer_constants(T, eps, depth)
+    depth = T.size
     out = np.empty(depth + 1)
     out[0] = np.log10(m0)
     for l in range(1, depth + 1):
@@ -175,17 +182,7 @@ def low_dim_minimal_widths_log10(eps: float, k: int, T, depth: int | None = None
     """
     eps = check_real("eps", eps, min_value=0.0, strict_min=True)
     k = check_int("k", k, min_value=1)
-    if isinstance(T, numbers.Real) and not isinstance(T, bool):
-        if depth is None:
-            raise ValueError("T is a scalar, so depth (the number of hidden layers L >= 1) is needed.")
-        depth = check_int("depth", depth, min_value=1)
-    else:
-        depth = len(check_array("T", T, ndim=1)) if depth is None else check_int("depth", depth, min_value=1)
-    T = _per_layer("T", T, depth)
-    if (T <= eps).any():
-        l = int(np.argmax(T <= eps))
-        raise ValueError(f"eps == {eps} must be < T_l for every layer; T[{l}] == {T[l]}.")
-    return k * np.log10(T / eps)
+    return k * np.log10(_layer_constants(T, eps, depth) / eps)
 
 
 def low_dim_gain(m_tilde: float, k: int) -> float:
