@@ -30,6 +30,7 @@ from otlmc.bounds import deviation_rate, is_clean_rate, two_layer_path_bound, wa
 from otlmc.matching import identity_matching, weight_matching
 from otlmc.networks import permute
 from otlmc.sampling import sample_inputs, sample_mlp
+from otlmc.sweep import write_csv
 
 from ._common import base_parser, run_sim
 
@@ -243,18 +244,12 @@ def config_from_args(args) -> Config:
     return replace(cfg, fit_min_width=min(cfg.fit_min_width, sorted(set(cfg.widths))[-2]))
 
 
-def write_fits(table, path) -> None:
-    from otlmc.sweep import write_csv
-
-    write_csv(table, path)
-
-
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     cfg = config_from_args(args)
     rows, out = run_sim(NAME, cfg, {"d": list(cfg.dims), "width": list(cfg.widths)}, cell, args, plot=plot)
     table = fits(rows, cfg)
-    write_fits(table, out / f"{NAME}_fits.csv")
+    write_csv(table, out / f"{NAME}_fits.csv")
     bad = sum(r["path_bound_violations"] for r in rows)
     print(f"wrote {out / NAME}.csv/.json/.png/.pdf and {NAME}_fits.csv ({len(rows)} rows); "
           f"two-layer path bound violated at {bad} (t, x) points")

@@ -121,3 +121,16 @@ def test_fits_are_per_setting_of_the_other_grid_axes():
     assert [f.label for f in fits] == ["W2 (d=3)", "W2 (d=12)"]
     assert [f.theory for f in fits] == [-1 / 3, -1 / 12]
     assert fits[0].slope == pytest.approx(-1 / 3, abs=0.02) and fits[1].slope == pytest.approx(-1 / 12, abs=0.02)
+
+
+def test_theory_hooks_of_the_multi_axis_sims():
+    from sims import dimension_scaling, dropout_stability
+
+    dim = {e["y"]: e["slope"] for e in dimension_scaling.theory_exponents(dimension_scaling.Config())}
+    assert dim["w2_layer1"]({"d": 5}) == pytest.approx(-0.2)
+    assert dim["aligned_deviation_rms_max_t"]({"d": 12}) == pytest.approx(-1 / 12)
+    assert dim["w2_layer1"]({"d": 2}) is None  # log-factor laws get no plain-power verdict
+    assert dim["w2_identity_layer1"] == 0.0
+    drop = {e["y"]: e["slope"] for e in dropout_stability.theory_exponents(dropout_stability.Config())}
+    assert drop["bound_rms"]({"d": 8}) == pytest.approx(-1 / 8)
+    assert drop["error_rms"]({"d": 8}) == pytest.approx(-0.5)
