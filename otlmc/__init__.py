@@ -21,7 +21,7 @@ from .transport import (
     wasserstein_1d,
 )
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # Imported on first use: ``python -m otlmc.train`` / ``python -m otlmc.datasets`` must not find
 # their module already imported by the package.
