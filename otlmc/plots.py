@@ -3,18 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from .fit import fit_power_law
-from .sweep import column
+from .claims import by_metric
+from .tables import column
 
 
 def _mpl():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    """pyplot (kept for callers that draw their own panels)."""
     return plt
 
 
@@ -28,19 +25,31 @@ def mean_ci(rows: Sequence[Mapping], x: str, y: str):
     return levels, mean, 1.96 * sem
 
 
-def loglog_panel(ax, rows, x: str, curves: Sequence[tuple[str, str, str]], *, theory_slope=None,
-                 theory_label=None, fit_min=None, ylabel=""):
+def fit_label(verdicts: Sequence[Mapping], metric: str, setting: str = "all") -> str:
+    """Legend text of a metric's verdict (``fit n^-0.200 [..]: consistent``), or "" without one.
+
+    Figures never refit: the exponent shown is the one in ``<sim>_fits.csv``.
+    """
+    v = by_metric(verdicts, setting).get(metric)
+    if v is None or v.get("value") in (None, ""):
+        return ""
+    ci = f" [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}]" if v.get("ci_low") not in (None, "") else ""
+    return f"  (fit $n^{{{v['value']:+.3f}}}${ci}: {v['verdict']})"
+
+
+def loglog_panel(ax, rows, x: str, curves: Sequence[tuple[str, str, str]], *, verdicts=(),
+                 setting: str = "all", theory_slope=None, theory_label=None, ylabel=""):
     """Curves ``(column, label, color)`` of mean +- 95% CI vs ``x`` on log-log axes.
 
-    Each legend entry carries its fitted exponent; the theory slope is drawn through the first
-    curve's geometric centre so that only its slope, not its height, is a claim.
+    Each legend entry carries the fitted exponent and verdict of its claim (from ``verdicts``,
+    the rows of ``<sim>_fits.csv``); the theory slope is drawn through the first curve's
+    geometric centre, so that only its slope, not its height, is a claim.
     """
     first = None
     for col, label, color in curves:
         lv, mean, ci = mean_ci(rows, x, col)
-        fit = fit_power_law(column(rows, x), column(rows, col), n_min=fit_min)
         ax.errorbar(lv, mean, yerr=ci, fmt="o-", color=color, ms=4, capsize=2,
-                    label=f"{label}  (fit: $n^{{{fit.slope:+.3f}}}$)")
+                    label=label + fit_label(verdicts, col, setting))
         if first is None:
             first = (lv, mean)
     if theory_slope is not None and first is not None:

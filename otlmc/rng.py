@@ -76,3 +76,14 @@ def check_rng(rng, name: str = "rng") -> np.random.Generator:
             f"got {type(rng).__name__}."
         )
     return rng
+
+
+def analysis_rng(root_seed: int, purpose: str) -> np.random.Generator:
+    """Generator for an analysis step (a bootstrap, a resampling) named by ``purpose``.
+
+    Derived from the run's root seed and the purpose's name, never from a constant in the code:
+    two analyses of the same table draw independent, reproducible streams.
+    """
+    if not isinstance(purpose, str) or not purpose:
+        raise ValueError(f"purpose={purpose!r} must be a non-empty name.")
+    return cell_streams({"analysis": purpose}, root_seed, names=("analysis",))["analysis"]
