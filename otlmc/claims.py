@@ -30,13 +30,16 @@ Kinds (docs/theory.md, "What otlmc checks and how")
     a measured scale against a predicted one (``measure(rows) -> [(setting, measured, predicted)]``),
     consistent when the ratio lies within ``[1/factor, factor]``.
 
+Rows can be excluded from a claim with ``keep`` (e.g. networks that did not train get no
+verdict); a setting left without rows gets "no verdict" with ``keep_why``.
+
 Verdict vocabulary (one for all kinds): :data:`VERDICTS`.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from scipy import optimize, stats
@@ -90,6 +93,8 @@ class Claim:
     factor: float = 2.0
     corrections: Callable[[dict], Sequence[Correction]] | Sequence[Correction] = ()
     n_boot: int = 2000
+    keep: Callable[[Mapping], bool] | None = None
+    keep_why: str = ""
 
     def __post_init__(self):
         check_choice("Claim.kind", self.kind, KINDS)
@@ -159,12 +164,20 @@ def evaluate(claim: Claim, rows: Sequence[Mapping], *, sim: str, root_seed: int 
         return out
     for setting in _settings(rows, claim.by):
         sub = [r for r in rows if all(r[k] == v for k, v in setting.items())]
+        dropped = 0
+        if claim.keep is not None:
+            kept = [r for r in sub if claim.keep(r)]
+            dropped, sub = len(sub) - len(kept), kept
         base = dict(sim=sim, claim=claim.id, kind=claim.kind, setting=setting_label(setting),
                     metric=claim.metric, axis=claim.axis, source=claim.source, statement=claim.statement)
         reason = claim.where(setting) if claim.where is not None else None
         theory = _resolve(claim.theory, setting)
         if reason is None and theory is None and claim.kind in ("rate", "upper_bound", "lower_bound"):
             reason = "no theory value for this setting"
+        if reason is None and not sub:
+            out.append(Verdict(**base, value=None, ci_low=None, ci_high=None, theory=None, verdict="no verdict",
+                               detail=f"all {dropped} rows excluded: {claim.keep_why}", n_points=0))
+            continue
         if reason:
             out.append(Verdict(**base, value=None, ci_low=None, ci_high=None, theory=None,
                                verdict="not applicable", detail=reason, n_points=len(sub)))
@@ -172,7 +185,10 @@ def evaluate(claim: Claim, rows: Sequence[Mapping], *, sim: str, root_seed: int 
         rng = analysis_rng(root_seed, f"{sim}/{claim.id}/{base['setting']}")
         fn = {"rate": _rate, "upper_bound": _rate, "lower_bound": _lower_bound,
               "inequality": _inequality, "ordering": _ordering}[claim.kind]
-        out.append(fn(claim, sub, setting, theory, base, rng))
+        v = fn(claim, sub, setting, theory, base, rng)
+        if dropped:
+            v = replace(v, detail=f"{v.detail}; {dropped} rows excluded: {claim.keep_why}".lstrip("; "))
+        out.append(v)
     return out
 
 
