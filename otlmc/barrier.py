@@ -160,6 +160,28 @@ def evaluate_path(
     )
 
 
+def mse_barrier_bound(out_a, out_b, y, ts, deviation_rms) -> np.ndarray:
+    """Upper bound on ``L(t) - ((1-t) L_A + t L_B)`` for the squared error to targets ``y``, per ``t``.
+
+    With ``g_t = (1-t) f_A + t f_B`` and ``delta_t = f_{M_t} - g_t`` the excess expands exactly as
+    ``-t(1-t) E|f_A - f_B|^2 + 2 E<g_t - y, delta_t> + E|delta_t|^2``; Cauchy-Schwarz on the middle
+    term gives the bound ``-t(1-t) E|f_A - f_B|^2 + 2 sqrt(E|g_t - y|^2) RMS(delta_t) + RMS(delta_t)^2``.
+    It holds for any correct barrier, so it checks the barrier's baseline (docs/theory.md §6.8).
+
+    ``out_a``, ``out_b``, ``y``: ``(N, m_out)`` endpoint outputs and targets; ``deviation_rms``:
+    ``(T,)`` ``RMS_x |delta_t|`` on the grid ``ts``.
+    """
+    fa, fb = np.asarray(to_numpy(out_a), float), np.asarray(to_numpy(out_b), float)
+    Y = np.asarray(to_numpy(y), float).reshape(fa.shape)
+    ts = check_t_grid(ts)
+    dev = check_array("deviation_rms", deviation_rms, ndim=1)
+    if dev.shape != ts.shape:
+        raise ValueError(f"deviation_rms has {dev.size} values, the t-grid {ts.size}.")
+    gap = ((fa - fb) ** 2).sum(1).mean()
+    lin = np.array([(((1 - t) * fa + t * fb - Y) ** 2).sum(1).mean() for t in ts])  # (T,)
+    return -ts * (1 - ts) * gap + 2 * np.sqrt(lin) * dev + dev**2
+
+
 def barrier(net_a: MLP, net_b: MLP, X, y=None, *, ts=None, loss: str = "deviation") -> float:
     """``max_t [L(t) - ((1 - t) L_A + t L_B)]`` on the t-grid (see :func:`evaluate_path`)."""
     return evaluate_path(net_a, net_b, X, y, ts=ts, loss=loss).barriers["barrier"]

@@ -26,7 +26,9 @@ by :mod:`otlmc.runner` from this declaration. A field's metadata says:
     part of a cell's fixed context;
 ``identity``
     False for analysis-only settings (fit ranges, bootstrap sizes): they do not enter a cell's
-    identity or seed, so changing them reuses finished cells.
+    identity or seed, so changing them reuses finished cells. ``"if-changed"`` for a setting added
+    after runs were committed: it enters the identity only when it differs from its default, so
+    adding it re-seeds nothing that already exists.
 """
 from __future__ import annotations
 
@@ -40,10 +42,12 @@ from .rng import DEFAULT_STREAMS
 
 
 def param(default, help: str, *, min=None, max=None, choices=None, quick=None, axis: str | None = None,
-          identity: bool = True, strict_min: bool = False):
+          identity: bool | str = True, strict_min: bool = False):
     """A Config field with its help text, allowed values and ``--quick`` value (see module docstring)."""
     meta = dict(help=help, min=min, max=max, choices=tuple(choices) if choices is not None else None,
-                quick=quick, axis=axis, identity=identity and axis is None, strict_min=strict_min)
+                quick=quick, axis=axis, identity=identity if axis is None else False, strict_min=strict_min)
+    if meta["identity"] not in (True, False, "if-changed"):
+        raise ValueError(f"identity={identity!r}; allowed: True, False, 'if-changed'.")
     return field(default=default, metadata=meta)
 
 
@@ -109,8 +113,13 @@ def grid_of(cfg) -> dict[str, list]:
 
 def context_of(cfg) -> dict[str, Any]:
     """The fixed settings that enter every cell's identity and seed (not axes, replicates or analysis)."""
-    return {f.name: getattr(cfg, f.name) for f in fields(type(cfg))
-            if f.metadata["identity"] and f.name != "replicates"}
+    out = {}
+    for f in fields(type(cfg)):
+        ident, v = f.metadata["identity"], getattr(cfg, f.name)
+        if f.name == "replicates" or ident is False or (ident == "if-changed" and v == f.default):
+            continue
+        out[f.name] = v
+    return out
 
 
 def quick_config(cls):

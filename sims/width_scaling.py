@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from otlmc.barrier import evaluate_path, t_grid
+from otlmc.barrier import evaluate_path, mse_barrier_bound, t_grid
 from otlmc.bounds import is_clean_rate
 from otlmc.claims import Claim
 from otlmc.declare import Sim, param
 from otlmc.matching import identity_matching, weight_matching
-from otlmc.networks import ACTIVATIONS, permute
+from otlmc.networks import ACTIVATIONS, forward, permute
 from otlmc.plots import loglog_panel, plt
 from otlmc.runner import run
 from otlmc.sampling import WEIGHT_DISTS, sample_inputs, sample_mlp
@@ -41,6 +41,8 @@ class Config:
     n_eval: int = param(1000, "Gaussian evaluation inputs", min=1, quick=200)
     t_points: int = param(25, "points of the t-grid", min=2, quick=9)
     fit_min_width: int = param(64, "smallest width in the rate fits", min=1, quick=16, identity=False)
+    teacher: bool = param(True, "also measure the aligned barrier of the squared error to an independent random "
+                          "teacher's outputs (L_A != L_B: the barrier's baseline matters)", identity="if-changed")
 
 
 def cell(cfg: Config, params: dict, streams: dict) -> dict:
@@ -59,8 +61,15 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     for l, (c, c0) in enumerate(zip(matched.costs, unmatched.costs), start=1):
         row[f"w2_layer{l}"] = float(np.sqrt(c))
         row[f"w2_identity_layer{l}"] = float(np.sqrt(c0))
-    row.update(evaluate_path(net_a, permute(net_b, matched.perms), X, ts=ts).summary("aligned_"))
+    aligned_b = permute(net_b, matched.perms)
+    row.update(evaluate_path(net_a, aligned_b, X, ts=ts).summary("aligned_"))
     row.update(evaluate_path(net_a, net_b, X, ts=ts).summary("unaligned_"))
+    if cfg.teacher:
+        y = forward(sample_mlp(arch, rng=streams["teacher"], **law), X)  # (n_eval, n_out)
+        path = evaluate_path(net_a, aligned_b, X, y, ts=ts, loss="mse")
+        row["teacher_barrier"] = path.barriers["barrier"]
+        row["teacher_barrier_bound"] = float(mse_barrier_bound(forward(net_a, X), forward(aligned_b, X), y,
+                                                               ts, path.deviation_rms).max())
     return row
 
 
@@ -89,6 +98,12 @@ def claims(cfg: Config) -> list[Claim]:
               "here L_A = L_B = 0, so barrier = (max_t deviation)^2 by construction: not independent of "
               "deviation_rate", f"{FERBACH}, Thm 5.2", "aligned_barrier", theory=2 * r,
               where=lambda s: one, construction=True, **c),
+        Claim("teacher_barrier_bound", "inequality", "with a teacher's targets (L_A != L_B) the barrier "
+              "max_t [L(t) - (1-t)L_A - t L_B] stays below max_t [2 sqrt(L_lin(t)) dev(t) + dev(t)^2 - t(1-t)|f_A - f_B|^2]"
+              " (Cauchy-Schwarz on the exact expansion: true for any correct barrier; it checks the baseline)",
+              f"{FERBACH}, Thm 5.2 (loss Lipschitz on bounded outputs); docs/theory.md §6.8", "teacher_barrier",
+              bound="teacher_barrier_bound", construction=True,
+              where=lambda s: None if cfg.teacher else "--teacher false"),
     ]
 
 
@@ -114,7 +129,8 @@ def plot(rows, cfg: Config, verdicts):
     return fig
 
 
-SIM = Sim("width_scaling", __doc__, Config, cell, claims=claims, plot=plot)
+SIM = Sim("width_scaling", __doc__, Config, cell, claims=claims, plot=plot,
+          streams=("data", "net_a", "net_b", "eval", "teacher"))
 
 if __name__ == "__main__":
     raise SystemExit(run(SIM))
