@@ -1,60 +1,51 @@
 """Dropout stability of wide two-layer networks against the W_1 bound (Ferbach et al., Appendix B.14).
 
-Setting of B.14: ``f(x) = (1/m) sum_i sigma(<w_i, x>)`` (second layer fixed to ``1/m``), rows
-``w_i`` i.i.d. ``N(0, I_d / d)``, inputs uniform on the sphere of radius ``sqrt(d)`` (bounded, as
-B.14 asks). Per cell (``d``, width ``m``, dropped fraction ``q``, replicate) a random set ``S^c``
-of ``round(q m)`` neurons is dropped and the kept ones renormalised,
-``f_S(x) = (1/|S|) sum_{i in S} sigma(<w_i, x>)``. On every input the table compares the dropout
-error ``|f(x) - f_S(x)|`` with the explicit bound (``otlmc.bounds.dropout_bound``)
-
-    |f(x) - f_S(x)| <= (|S^c| / m) Lip(sigma) |x| W_1(mu_S, mu_{S^c}),
-
-with ``W_1`` exact (``otlmc.transport``). The bound holds on every draw (``bound_violations`` must
-be 0). Rates: ``W_1`` between two samples of a law with a density in ``R^d`` decays like
-``m^{-1/d}`` (``d >= 3``), so the bound does; the error itself at a fixed ``x`` is the deviation
-of a subsample mean, ``E|f - f_S|^2 = (q / (1 - q)) s_x^2 / (m - 1)`` with ``s_x^2`` the
-population variance of ``sigma(<w_i, x>)`` over the ``m`` neurons (sampling without
-replacement), i.e. ``m^{-1/2}``. The bound is therefore loose by a factor growing like
-``m^{1/2 - 1/d}``: B.14's remark that the tightness of the bound is open is answered negatively
-for random weights and a fixed input.
-
-    python -m sims.dropout_stability --n-jobs 2     # default sweep, ~30 s on 2 cores
-    python -m sims.dropout_stability --quick        # seconds
+Setting of B.14: ``f(x) = (1/m) sum_i sigma(<w_i, x>)``, rows ``w_i`` i.i.d. ``N(0, I_d / d)``,
+inputs uniform on the sphere of radius ``sqrt(d)``. Per cell (``d``, width ``m``, dropped
+fraction ``q``, replicate) ``round(q m)`` random neurons are dropped and the kept set ``S``
+renormalised, ``f_S = (1/|S|) sum_{i in S} sigma(<w_i, x>)``. On every input the table compares
+``|f(x) - f_S(x)|`` with the bound ``(|S^c| / m) Lip(sigma) |x| W_1(mu_S, mu_{S^c})`` (exact
+``W_1``, ``otlmc.bounds.dropout_stability``). ``W_1`` of two samples of a density in ``R^d``
+decays like ``m^{-1/d}`` (``d >= 3``), so the bound does; the error is a subsample-mean
+deviation, ``E|f - f_S|^2 = (q / (1 - q)) s_x^2 / (m - 1)``, i.e. ``m^{-1/2}``: the bound is
+loose by ``m^{1/2 - 1/d}`` (docs/theory.md §2, §1).
 """
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from otlmc.bounds import dropout_error_mean_square, dropout_stability
+from otlmc.claims import Claim, by_metric
+from otlmc.declare import Sim, grid_values, param
+from otlmc.measure import per_level
+from otlmc.plots import fit_label, mean_ci, plt
+from otlmc.runner import run
 from otlmc.sampling import sample_inputs, sample_weights
 
-from ._common import base_parser, run_sim
-
-NAME = "dropout_stability"
-METRICS = {"error_rms": "dropout error RMS$_x |f - f_S|$", "bound_rms": "B.14 bound RMS$_x$",
-           "w1": "$W_1(\\mu_S, \\mu_{S^c})$"}
+B14 = "Ferbach et al. 2024, Appendix B.14"
 
 
 @dataclass(frozen=True)
 class Config:
-    dims: tuple = (3, 5, 8)
-    widths: tuple = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
-    fractions: tuple = (0.5, 0.2)
-    replicates: int = 16
-    activation: str = "relu"
-    n_eval: int = 500
-    fit_min_width: int = 64
-    n_boot: int = 2000
-    boot_seed: int = 0
+    dims: tuple = param((3, 5, 8), "input dimensions d", min=1, quick=(3, 5), axis="d")
+    fractions: tuple = param((0.5, 0.2), "fractions of neurons dropped, in (0, 1)", min=0.0, strict_min=True,
+                             quick=(0.5,), axis="fraction")
+    widths: tuple = param((16, 32, 64, 128, 256, 512, 1024, 2048, 4096), "widths m", min=2,
+                          quick=(16, 32, 64, 128), axis="width")
+    replicates: int = param(16, "draws per grid point (>= 2 for a bootstrap interval)", min=2, quick=3)
+    activation: str = param("relu", "activation sigma", choices=("relu", "tanh", "identity"))
+    n_eval: int = param(500, "inputs on the sphere of radius sqrt(d)", min=1, quick=100)
+    fit_min_width: int = param(64, "smallest width in the rate fits", min=1, quick=16, identity=False)
+    n_boot: int = param(2000, "bootstrap resamples of the rate fits", min=10, quick=200, identity=False)
 
-    grid_fields = ("dims", "widths", "fractions", "fit_min_width", "n_boot", "boot_seed")
 
-
-QUICK = dict(dims=(3, 5), widths=(16, 32, 64, 128), fractions=(0.5,), replicates=3, n_eval=100,
-             fit_min_width=16, n_boot=200)
+def check(cfg: Config) -> None:
+    if max(cfg.fractions) >= 1:
+        raise ValueError(f"--fractions {' '.join(map(str, cfg.fractions))}: every fraction must be < 1.")
+    if len(cfg.widths) < 2:
+        raise ValueError(f"--widths {' '.join(map(str, cfg.widths))}: need at least two widths to fit a rate.")
 
 
 def cell(cfg: Config, params: dict, streams: dict) -> dict:
@@ -66,182 +57,93 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     keep = np.sort(streams["data"].permutation(m)[n_drop:])  # (m - n_drop,) kept indices S
     err, bound, w1 = dropout_stability(W, keep, X, activation=cfg.activation)  # (n_eval,) each
     pos = err > 0
+    ms = dropout_error_mean_square(W, X, n_dropped=n_drop, activation=cfg.activation)  # (n_eval,) exact E_S
     return {
-        "n_dropped": n_drop,
-        "w1": w1,
-        "error_rms": float(np.sqrt(np.mean(err**2))),
-        "error_max": float(err.max()),
-        # exact E_S over random kept sets, averaged over the inputs: the m^{-1/2} law
-        "error_rms_expected": float(np.sqrt(dropout_error_mean_square(W, X, n_dropped=n_drop,
-                                                                      activation=cfg.activation).mean())),
-        "bound_rms": float(np.sqrt(np.mean(bound**2))),
-        "bound_max": float(bound.max()),
+        "n_dropped": n_drop, "w1": w1,
+        "error_rms": float(np.sqrt(np.mean(err**2))), "error_max": float(err.max()),
+        "error_rms_expected": float(np.sqrt(ms.mean())),  # the m^{-1/2} law, exact over kept sets
+        "bound_rms": float(np.sqrt(np.mean(bound**2))), "bound_max": float(bound.max()),
         "min_ratio_bound_error": float((bound[pos] / err[pos]).min()) if pos.any() else float("inf"),
         "bound_violations": int((err > bound * (1 + 1e-9) + 1e-12).sum()),
     }
 
 
-def theory_exponent(metric: str, d: int) -> float:
-    """``-1/d`` for ``W_1`` and the bound (two-sample rate, ``d >= 3``); ``-1/2`` for the error."""
-    return -0.5 if metric == "error_rms" else -1.0 / d
+def claims(cfg: Config) -> list[Claim]:
+    """The B.14 bound on every input; its m^{-1/d} rate; the error's exact m^{-1/2} law."""
+    fit = dict(by=("d", "fraction"), n_min=min(cfg.fit_min_width, sorted(cfg.widths)[-2]), n_boot=cfg.n_boot)
+    low_d = lambda s: (None if s["d"] >= 3 else  # noqa: E731
+                       f"d = {s['d']}: W_1 of two samples is not n^(-1/d) for d <= 2 (docs/theory.md §1)")
+    return [
+        Claim("bound_holds", "inequality", "|f(x) - f_S(x)| <= (|S^c|/m) Lip |x| W_1(mu_S, mu_S^c) on every input "
+              "(the bound is the same at every x of the sphere, so max_x error <= bound is the pointwise statement); "
+              "Kantorovich-Rubinstein, checked with exact W_1, independent of the sampling", B14,
+              "error_max", bound="bound_max", by=("d", "fraction")),
+        Claim("bound_rate", "rate", "the bound falls like m^(-1/d): two-sample W_1 of a density in R^d, d >= 3, "
+              "has this rate from above and below (Fournier & Guillin 2015; Weed & Bach 2019)",
+              f"{B14}; docs/theory.md §1", "bound_rms", theory=lambda s: -1.0 / s["d"], where=low_d, **fit),
+        Claim("error_rate", "rate", "the dropout error falls like m^(-1/2): E|f - f_S|^2 = (q/(1-q)) s_x^2/(m-1) "
+              "(subsample mean without replacement), so the bound is loose by m^(1/2 - 1/d)",
+              "exact law of the subsample mean (otlmc.bounds.dropout_error_mean_square)", "error_rms",
+              theory=-0.5, **fit),
+    ]
 
 
-def theory_exponents(cfg: Config) -> list[dict]:
-    """Width exponents for ``sims.report``: the B.14 bound ``m^{-1/d}``, the error ``m^{-1/2}``."""
-    e = lambda y, slope, label: dict(x="width", y=y, slope=slope, n_min=cfg.fit_min_width, label=label)  # noqa: E731
-    return [e("bound_rms", lambda g: theory_exponent("bound_rms", g["d"]), "B.14 bound"),
-            e("error_rms", lambda g: theory_exponent("error_rms", g["d"]), "dropout error")]
-
-
-def fits(rows, cfg: Config) -> list[dict]:
-    """Fitted exponents (bootstrap CI) per (d, fraction, metric) and the bound/error ratio range."""
-    from otlmc.fit import fit_rate
-    from otlmc.sweep import column
-
-    out = []
-    for d in cfg.dims:
-        for q in cfg.fractions:
-            sub = [r for r in rows if r["d"] == d and r["fraction"] == q]
-            n = column(sub, "width")
-            ratio = column(sub, "bound_rms") / column(sub, "error_rms")
-            for metric in METRICS:
-                theory = theory_exponent(metric, d)
-                f = fit_rate(n, column(sub, metric), n_min=cfg.fit_min_width, n_boot=cfg.n_boot,
-                             rng=np.random.default_rng([cfg.boot_seed, d, int(round(1000 * q))]))
-                out.append({"d": d, "fraction": q, "metric": metric, "theory_exponent": theory,
-                            "slope": f.slope, "ci_low": f.ci_low, "ci_high": f.ci_high, "ci": f.ci,
-                            "verdict": f.verdict(theory), "local_slope_top": float(f.local_slopes[-1]),
-                            "n_min": f.n_min, "n_points": f.n_points,
-                            "ratio_rms_smallest_width": float(ratio[n == n.min()].mean()),
-                            "ratio_rms_largest_width": float(ratio[n == n.max()].mean()),
-                            "min_pointwise_ratio": float(column(sub, "min_ratio_bound_error").min()),
-                            "violations": int(column(sub, "bound_violations").sum())})
-    return out
-
-
-def plot(rows, cfg: Config):
-    from otlmc.plots import _mpl, mean_ci
-
-    plt = _mpl()
-    table = fits(rows, cfg)
-    nq = len(cfg.fractions)
-    fig, axes = plt.subplots(1, nq + 1, figsize=(5.8 * (nq + 1), 7.4), squeeze=False)
-    axes = axes[0]
-    colors = {d: f"C{i}" for i, d in enumerate(cfg.dims)}
-    for ax, q in zip(axes, cfg.fractions):
-        for d in cfg.dims:
-            sub = [r for r in rows if r["d"] == d and r["fraction"] == q]
-            for metric, fmt in (("bound_rms", "s--"), ("error_rms", "o-")):
+def plot(rows, cfg: Config, verdicts):
+    dims, fractions = grid_values(rows, "d"), grid_values(rows, "fraction")
+    fig, axes = plt.subplots(1, len(fractions) + 1, figsize=(5.8 * (len(fractions) + 1), 7.4), squeeze=False)
+    axes, colors = axes[0], {d: f"C{i}" for i, d in enumerate(dims)}
+    for ax, q in zip(axes, fractions):
+        for d in dims:
+            sub, setting = [r for r in rows if r["d"] == d and r["fraction"] == q], f"d={d}, fraction={q}"
+            for metric, fmt, name in (("bound_rms", "s--", "bound"), ("error_rms", "o-", "error")):
                 lv, mean, ci = mean_ci(sub, "width", metric)
-                fr = next(f for f in table if f["d"] == d and f["fraction"] == q and f["metric"] == metric)
-                th = fr["theory_exponent"]
                 ax.errorbar(lv, mean, yerr=ci, fmt=fmt, ms=3, capsize=2, color=colors[d],
-                            label=f"d={d} {'bound' if metric == 'bound_rms' else 'error'}: "
-                                  f"{fr['slope']:+.3f} [{fr['ci_low']:+.3f}, {fr['ci_high']:+.3f}] "
-                                  f"vs {th:+.3f} {fr['verdict']}")
-                keep = lv >= cfg.fit_min_width
-                c = np.exp(np.mean(np.log(mean[keep]) - th * np.log(lv[keep])))
-                ax.plot(lv[keep], c * lv[keep] ** th, ":", color="k", lw=0.8)
+                            label=f"d={d} {name}" + fit_label(verdicts, metric, setting))
+                th, top = by_metric(verdicts, setting)[metric]["theory"], lv >= cfg.fit_min_width
+                if th not in (None, ""):  # theory rate through the fitted points (dotted): only its slope is a claim
+                    c = np.exp(np.mean(np.log(mean[top]) - th * np.log(lv[top])))
+                    ax.plot(lv[top], c * lv[top] ** th, ":", color="k", lw=0.8)
             lv, exp_rms, _ = mean_ci(sub, "width", "error_rms_expected")
             ax.plot(lv, exp_rms, "-", color=colors[d], lw=3, alpha=0.25,
                     label=f"d={d} exact $E_S$ of the error (without-replacement variance)")
-        viol = sum(r["bound_violations"] for r in rows if r["fraction"] == q)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
+        held = [v for v in verdicts if v["claim"] == "bound_holds" and v["setting"].endswith(f"fraction={q}")]
         ax.set_xlabel("width m")
         ax.set_ylabel("RMS over inputs")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6, title="fit slope [CI] vs theory: verdict (dotted: theory rate)", title_fontsize=6,
+        ax.legend(fontsize=6, title_fontsize=6,
+                  title="fit slope [CI] vs theory -1/d (bound), -1/2 (error): verdict (dotted: theory rate)",
                   loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
         ax.set_title(f"drop a fraction {q:g}: squares = $W_1$ bound, circles = error\n"
-                     f"bound violated at {viol} (x, draw) points", fontsize=8)
-    ax = axes[nq]
-    for d in cfg.dims:
-        for j, q in enumerate(cfg.fractions):
+                     + "; ".join(f"{v['setting'].split(',')[0]}: {v['detail'].split(' (')[0]}" for v in held),
+                     fontsize=8)
+    ax = axes[-1]
+    for d in dims:
+        for j, q in enumerate(fractions):
             sub = [r for r in rows if r["d"] == d and r["fraction"] == q]
-            lv = np.unique([r["width"] for r in sub])
-            ratio = np.array([np.mean([r["bound_rms"] / r["error_rms"] for r in sub if r["width"] == v]) for v in lv])
-            mn = np.array([min(r["min_ratio_bound_error"] for r in sub if r["width"] == v) for v in lv])
+            lv, ratio = per_level(sub, "width", [r["bound_rms"] / r["error_rms"] for r in sub])
+            _, mn = per_level(sub, "width", "min_ratio_bound_error", reduce=np.min)
             ax.plot(lv, ratio, "o-" if j == 0 else "o:", color=colors[d], ms=3,
                     label=f"d={d}, q={q:g}: RMS bound / RMS error")
             ax.plot(lv, mn, "v" if j == 0 else "1", color=colors[d], ms=5,
                     label=f"d={d}, q={q:g}: min over x and draws of bound/error")
-            c = ratio[-1] / lv[-1] ** (0.5 - 1.0 / d)
-            ax.plot(lv, c * lv ** (0.5 - 1.0 / d), "--", color=colors[d], lw=0.6)
+            ax.plot(lv, ratio[-1] * (lv / lv[-1]) ** (0.5 - 1.0 / d), "--", color=colors[d], lw=0.6)
     ax.axhline(1.0, color="k", lw=1.2, label="bound = error")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("width m")
     ax.set_ylabel("bound / measured")
-    ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     ax.set_title("bound / error: looseness grows like $m^{1/2 - 1/d}$ (dashed)\nnever below 1", fontsize=8)
-    fig.suptitle(f"Appendix B.14: $f = \\frac{{1}}{{m}}\\sum_i \\sigma(\\langle w_i, x\\rangle)$, {cfg.activation}, rows "
-                 f"N(0, I/d), {cfg.n_eval} inputs on the sphere of radius $\\sqrt{{d}}$; mean $\\pm$ 95% CI over "
-                 f"{cfg.replicates} draws; fits use m $\\geq$ {cfg.fit_min_width}; exact $W_1$", fontsize=9)
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("width m")
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle(f"Appendix B.14: $f = \\frac{{1}}{{m}}\\sum_i \\sigma(\\langle w_i, x\\rangle)$, {cfg.activation}, "
+                 f"rows N(0, I/d), {cfg.n_eval} inputs on the sphere of radius $\\sqrt{{d}}$; mean $\\pm$ 95% CI over "
+                 f"{cfg.replicates} draws; fits use m $\\geq$ {min(cfg.fit_min_width, sorted(cfg.widths)[-2])}; "
+                 "exact $W_1$", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def parse_args(argv):
-    p = base_parser(__doc__.split("\n\n")[0], "figures")
-    d = Config()
-    p.add_argument("--dims", type=int, nargs="+", default=None, help=f"input dimensions d (default {d.dims})")
-    p.add_argument("--widths", type=int, nargs="+", default=None,
-                   help=f"widths m (default {' '.join(map(str, d.widths))})")
-    p.add_argument("--fractions", type=float, nargs="+", default=None,
-                   help=f"fractions of neurons dropped (default {d.fractions})")
-    p.add_argument("--replicates", type=int, default=None, help=f"draws per grid point (default {d.replicates})")
-    p.add_argument("--activation", choices=("relu", "tanh", "identity"), default=d.activation)
-    p.add_argument("--n-eval", type=int, default=None, help=f"evaluation inputs (default {d.n_eval})")
-    p.add_argument("--fit-min-width", type=int, default=None, help=f"smallest width in the fits (default {d.fit_min_width})")
-    p.add_argument("--n-boot", type=int, default=None, help=f"bootstrap resamples (default {d.n_boot})")
-    return p.parse_args(argv)
-
-
-def config_from_args(args) -> Config:
-    cfg = replace(Config(), **QUICK) if args.quick else Config()
-    over = dict(activation=args.activation)
-    for key in ("dims", "widths", "fractions", "replicates", "n_eval", "fit_min_width", "n_boot"):
-        v = getattr(args, key)
-        if v is not None:
-            over[key] = tuple(v) if key in ("dims", "widths", "fractions") else v
-    cfg = replace(cfg, **over)
-    if cfg.replicates < 2:
-        raise SystemExit(f"--replicates == {cfg.replicates}, must be >= 2 for a bootstrap interval.")
-    if min(cfg.dims) < 1:
-        raise SystemExit(f"--dims contains {min(cfg.dims)}; dimensions must be >= 1.")
-    if min(cfg.widths) < 2 or len(set(cfg.widths)) < 2:
-        raise SystemExit("--widths needs at least two distinct widths >= 2.")
-    if not all(0 < q < 1 for q in cfg.fractions):
-        raise SystemExit(f"--fractions must lie in (0, 1), got {list(cfg.fractions)}.")
-    if cfg.n_eval < 1:
-        raise SystemExit(f"--n-eval == {cfg.n_eval}, must be >= 1.")
-    if cfg.n_boot < 10:
-        raise SystemExit(f"--n-boot == {cfg.n_boot}, must be >= 10.")
-    cfg = replace(cfg, fractions=tuple(float(q) for q in cfg.fractions), widths=tuple(sorted(set(cfg.widths))))
-    return replace(cfg, fit_min_width=min(cfg.fit_min_width, cfg.widths[-2]))
-
-
-def main(argv=None) -> int:
-    from otlmc.sweep import write_csv
-
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    cfg = config_from_args(args)
-    grid = {"d": list(cfg.dims), "fraction": list(cfg.fractions), "width": list(cfg.widths)}
-    rows, out = run_sim(NAME, cfg, grid, cell, args, plot=plot)
-    table = fits(rows, cfg)
-    write_csv(table, out / f"{NAME}_fits.csv")
-    bad = sum(r["bound_violations"] for r in rows)
-    worst = min(r["min_ratio_bound_error"] for r in rows)
-    print(f"wrote {out / NAME}.csv/.json/.png/.pdf and {NAME}_fits.csv ({len(rows)} rows); B.14 bound violated at "
-          f"{bad} (x, draw) points; smallest bound/error ratio {worst:.3f}")
-    for f in table:
-        print(f"  d={f['d']} q={f['fraction']:g} {f['metric']:10s} slope {f['slope']:+.3f} [{f['ci_low']:+.3f}, "
-              f"{f['ci_high']:+.3f}] vs {f['theory_exponent']:+.3f}: {f['verdict']}; RMS bound/error "
-              f"{f['ratio_rms_smallest_width']:.1f} -> {f['ratio_rms_largest_width']:.1f}")
-    return 0
-
+SIM = Sim("dropout_stability", __doc__, Config, cell, claims=claims, plot=plot, check=check)
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(SIM))

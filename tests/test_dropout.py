@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +15,10 @@ from otlmc.bounds import (
     dropout_error_mean_square,
     dropout_stability,
 )
-from otlmc.sweep import make_cells, read_csv, run_cells
+from otlmc.declare import quick_config
+from otlmc.runner import run
+from otlmc.sweep import make_cells, run_cells
+from otlmc.tables import read_csv
 from otlmc.transport import empirical_wasserstein
 from sims import dropout_stability as ds
 
@@ -111,44 +113,50 @@ def test_keep_validation():
 
 def test_sim_quick(tmp_path):
     out = tmp_path / "run"
-    assert ds.main(["--quick", "--out", str(out), "--no-progress"]) == 0
+    assert run(ds.SIM, ["--quick", "--out", str(out), "--no-progress"]) == 0
     for ext in ("csv", "json", "png", "pdf"):
-        assert (out / f"{ds.NAME}.{ext}").stat().st_size > 0
-    rows = read_csv(out / f"{ds.NAME}.csv")
-    fits = read_csv(out / f"{ds.NAME}_fits.csv")
-    meta = json.loads((out / f"{ds.NAME}.json").read_text())
-    cfg = replace(ds.Config(), **ds.QUICK)
+        assert (out / f"dropout_stability.{ext}").stat().st_size > 0
+    rows = read_csv(out / "dropout_stability.csv")
+    fits = read_csv(out / "dropout_stability_fits.csv")
+    meta = json.loads((out / "dropout_stability.json").read_text())
+    cfg = quick_config(ds.Config)
     assert len(rows) == len(cfg.dims) * len(cfg.widths) * len(cfg.fractions) * cfg.replicates == meta["n_cells"]
     for r in rows:
         assert r["bound_violations"] == 0 and r["min_ratio_bound_error"] >= 1.0
         assert 0 < r["error_rms"] <= r["bound_rms"]
+        # inputs on a sphere: the bound is the same at every x, so max error <= bound is the pointwise bound
+        assert r["bound_max"] == pytest.approx(r["bound_rms"], rel=1e-12)
+    settings = len(cfg.dims) * len(cfg.fractions)
+    claims = ["bound_holds"] * settings + ["bound_rate"] * settings + ["error_rate"] * settings
+    assert [f["claim"] for f in fits] == claims
     for f in fits:
-        assert f["ci_low"] <= f["slope"] <= f["ci_high"]
-        assert (f["verdict"] == "inside") == (f["ci_low"] <= f["theory_exponent"] <= f["ci_high"])
-        assert f["violations"] == 0
+        if f["kind"] == "inequality":
+            assert f["verdict"] == "consistent" and f["value"] == 1.0 and "independent check" in f["detail"]
+            continue
+        d = int(f["setting"].split(",")[0].removeprefix("d="))
+        assert f["theory"] == pytest.approx(-1 / d if f["metric"] == "bound_rms" else -0.5)
+        assert f["ci_low"] <= f["value"] <= f["ci_high"]
+        assert (f["verdict"] == "consistent") == (f["ci_low"] <= f["theory"] <= f["ci_high"])
 
 
-def _table(cfg, grid, seed, n_jobs):
-    rows = run_cells(lambda p, s: ds.cell(cfg, p, s), make_cells(grid, cfg.replicates), sim=ds.NAME,
-                     root_seed=seed, n_jobs=n_jobs)
-    rows = sorted(rows, key=lambda r: tuple(str(r[k]) for k in (*grid, "replicate")))
-    return [{k: v for k, v in r.items() if k != "cell_seconds"} for r in rows]
-
-
-def test_sim_reproducible_across_n_jobs():
-    cfg = replace(ds.Config(), **ds.QUICK)
+def test_root_seed_matters():
+    cfg = quick_config(ds.Config)
     grid = {"d": [3], "fraction": [0.5, 0.25], "width": [8, 16]}
-    base = _table(cfg, grid, 5, 1)
-    assert _table(cfg, grid, 5, 2) == base
-    assert _table(cfg, grid, 6, 1) != base
+
+    def table(seed):
+        rows = run_cells(lambda p, s: ds.cell(cfg, p, s), make_cells(grid, cfg.replicates), sim="dropout_stability",
+                         root_seed=seed, n_jobs=1)
+        return [{k: v for k, v in r.items() if k != "cell_seconds"} for r in rows]
+
+    assert table(5) == table(5)
+    assert table(6) != table(5)
 
 
-def test_help_and_bad_flags(capsys):
-    with pytest.raises(SystemExit) as e:
-        ds.main(["--help"])
-    assert e.value.code == 0
-    assert "--quick" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="replicates"):
-        ds.main(["--quick", "--replicates", "1", "--no-progress"])
-    with pytest.raises(SystemExit, match="fractions must lie"):
-        ds.main(["--quick", "--fractions", "1.0", "--no-progress"])
+@pytest.mark.parametrize("argv, match", [
+    (["--replicates", "1"], "--replicates == 1, must be >= 2"),
+    (["--fractions", "1.0"], "every fraction must be < 1"),
+    (["--fractions", "0"], "--fractions == 0.0, must be > 0"),
+])
+def test_bad_flags(argv, match, capsys):
+    assert run(ds.SIM, ["--quick", "--no-progress", *argv]) == 2
+    assert match in capsys.readouterr().err

@@ -131,6 +131,6 @@ def test_theory_hooks_of_the_multi_axis_sims():
     assert dim["aligned_deviation_rms_max_t"]({"d": 12}) == pytest.approx(-1 / 12)
     assert dim["w2_layer1"]({"d": 2}) is None  # log-factor laws get no plain-power verdict
     assert dim["w2_identity_layer1"] == 0.0
-    drop = {e["y"]: e["slope"] for e in dropout_stability.theory_exponents(dropout_stability.Config())}
+    drop = {c.metric: c.theory for c in dropout_stability.SIM.claims(dropout_stability.Config()) if c.kind == "rate"}
     assert drop["bound_rms"]({"d": 8}) == pytest.approx(-1 / 8)
-    assert drop["error_rms"]({"d": 8}) == pytest.approx(-0.5)
+    assert drop["error_rms"] == pytest.approx(-0.5)
