@@ -35,7 +35,7 @@ from .rng import check_rng
 from .sampling import _check_widths, sample_weights
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "constant", "linear")
 DTYPES = ("float32", "float64")
 INITS = ("lecun_normal", "gaussian", "he_normal", "torch")
 
@@ -59,7 +59,9 @@ class TrainConfig:
     warmup_steps : the learning rate rises linearly, ``lr (s + 1) / warmup_steps`` at step ``s``, for
         the first ``warmup_steps`` steps.
     schedule : after the warm-up, ``"cosine"`` decays to 0 at the last step,
-        ``lr (1 + cos(pi (s - w) / (S - w))) / 2``; ``"constant"`` keeps ``lr``.
+        ``lr (1 + cos(pi (s - w) / (S - w))) / 2``; ``"linear"`` decays linearly to 0 at the last step,
+        ``lr (1 - (s - w) / (S - w))`` (with the warm-up: the triangular schedule of Jordan et al.);
+        ``"constant"`` keeps ``lr``.
     weight_decay : coupled L2 penalty ``(wd / 2) |theta|^2`` added to the loss (weights and biases).
     beta1, beta2, eps : Adam's moment decays and denominator guard.
     dtype : arithmetic precision, ``"float32"`` (fast) or ``"float64"``.
@@ -113,6 +115,8 @@ def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     if cfg.schedule == "constant" or total_steps <= w:
         return cfg.lr
     frac = min((step - w) / (total_steps - w), 1.0)
+    if cfg.schedule == "linear":
+        return cfg.lr * (1.0 - frac)
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
 
 
