@@ -3,234 +3,139 @@
 Per learning rate and replicate two MLPs are trained from independent initialisations and data
 orders (SGD momentum 0.9, 10 warm-up steps, cosine schedule, batch 500, LeCun-normal init). B is
 aligned to A by naive WM, WM "ours" (covariance weighted), AM (centered) and Git Re-Basin WM;
-the unaligned pair is the baseline. On the test set the table records the midpoint loss
-``L(theta(1/2))``, the three barrier definitions of the loss and of the 0-1 error (t = weight of
-B), and A's approximate dimensions ``tr(S)^2 / tr(S^2)`` of the three matrices of THEORY.md §4.
-The figure overlays the midpoint losses the paper reports (read off its figure, +-10%).
-
-Scaled down from the paper (784-512-512-512-10, 60k examples, 50 epochs, 4 pairs) to fit a
-2-core CPU in minutes: hidden width 256, 20k training examples, 10 epochs, 2 pairs per rate, 5k test examples and
-an 11-point t-grid (the path evaluation dominates the run time otherwise).
-
-    python -m sims.mnist_matching            # default, a few minutes on 2 cores
-    python -m sims.mnist_matching --quick    # seconds (2k examples, width 32, 4 epochs)
+the unaligned pair is the baseline. One row per pair: on the test set the midpoint loss
+``L(theta(1/2))`` of every method, the barriers of the loss and of the 0-1 error (t = weight of B),
+and A's approximate dimensions ``tr(S)^2 / tr(S^2)`` of the three matrices of docs/theory.md §4,
+trained (``dim_*``) and at A's random initialisation (``dim_init_*``). Pairs whose endpoints did not
+train (test error above ``--trained-error``) get no verdict. Scaled down from the paper
+(784-512-512-512-10, 60k examples, 50 epochs, 4 pairs): width 256, 20k examples, 10 epochs, 2 pairs.
 """
 from __future__ import annotations
 
-import functools
-import sys
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from otlmc.barrier import evaluate_path, t_grid
-from otlmc.features import approximate_dimensions, random_init_dimension
-from otlmc.matching import match
-from otlmc.networks import permute
-from otlmc.train import TrainConfig, init_mlp, train
+from otlmc.barrier import t_grid
+from otlmc.claims import Claim
+from otlmc.declare import Sim, param
+from otlmc.plots import mean_ci, plt
+from otlmc.realnet import DATA, PAPER_METHODS, dimension_row, load_data, matching_row, train_pair
+from otlmc.runner import run
+from otlmc.train import TrainConfig
 
-from ._common import base_parser, run_sim
-
-NAME = "mnist_matching"
-METHODS = ("wm_naive", "wm_ours", "am", "rebasin")
+FERBACH = "Ferbach et al. 2024, §6 (Fig. of midpoint test loss vs learning rate)"
 LABELS = {"identity": "no alignment", "wm_naive": "naive WM", "wm_ours": "WM ours (cov.)", "am": "AM",
           "rebasin": "Re-Basin WM"}
 COLORS = {"identity": "C7", "wm_naive": "C3", "wm_ours": "C0", "am": "C2", "rebasin": "C1", "endpoints": "k"}
-#: Ferbach et al. Fig. (THEORY.md §4): midpoint test loss, mean of 4 pairs, read off +-10%
+#: Ferbach et al. (docs/theory.md §4): midpoint test loss, mean of 4 pairs, read off their figure +-10%
 PAPER_LR = (1e-4, 3.98e-4, 1.58e-3, 6.31e-3, 2.51e-2, 1e-1)
 PAPER = {"endpoints": (1.02, 0.33, 0.19, 0.084, 0.067, 0.077), "wm_naive": (2.0, 1.39, 1.26, 0.89, 0.39, 0.085),
          "wm_ours": (1.34, 0.55, 0.40, 0.25, 0.14, 0.098), "am": (1.22, 0.48, 0.32, 0.18, 0.13, 0.101)}
-STREAMS = ("init_a", "init_b", "order_a", "order_b", "rebasin")
 
 
 @dataclass(frozen=True)
 class Config:
-    data: str = "mnist"
-    width: int = 256
-    depth: int = 3
-    lrs: tuple = tuple(float(v) for v in np.logspace(-4, -1, 6))
-    replicates: int = 2
-    epochs: int = 10
-    n_train: int = 20000
-    n_test: int = 5000
-    n_match: int = 5000
-    batch_size: int = 500
-    t_points: int = 11
-
-    grid_fields = ("lrs",)
-
-
-QUICK = dict(width=32, depth=2, lrs=(1e-2, 1e-1), replicates=2, epochs=4, n_train=2000, n_test=1000, n_match=1000,
-             t_points=5)
+    data: str = param("mnist", "real MNIST (`python -m otlmc.datasets`) or a 784-d Gaussian mixture (no download)",
+                      choices=DATA, quick="synthetic")
+    width: int = param(256, "hidden width", min=1, quick=32)
+    depth: int = param(3, "number of hidden layers", min=1, quick=2)
+    lrs: tuple = param(tuple(float(v) for v in np.logspace(-4, -1, 6)), "peak SGD learning rates", min=0.0,
+                       strict_min=True, quick=(1e-2, 1e-1), axis="lr")
+    replicates: int = param(2, "pairs per learning rate", min=1)
+    epochs: int = param(10, "training epochs", min=1, quick=4)
+    n_train: int = param(20000, "training examples", min=1, quick=2000)
+    n_test: int = param(5000, "test examples for the paths", min=1, quick=1000)
+    n_match: int = param(5000, "training examples for AM, WM-ours' covariances and the dimensions", min=1, quick=1000)
+    batch_size: int = param(500, "SGD batch size", min=1)
+    t_points: int = param(11, "t-grid size (odd: t = 1/2 on the grid)", min=3, quick=5)
+    trained_error: float = param(0.5, "a pair counts as trained when both endpoints' test error is below this; "
+                                 "untrained pairs get no verdict", min=0.0, max=1.0, identity=False)
 
 
-@functools.lru_cache(maxsize=4)
-def load_data(data: str, n_train: int, n_test: int):
-    """``(X_train, y_train, X_test, y_test)``: MNIST prefixes, or a 784-d Gaussian mixture for tests."""
-    if data == "mnist":
-        from otlmc.datasets import load_mnist
-
-        return load_mnist(n_train=n_train, n_test=n_test)
-    from otlmc.datasets import synthetic_classification
-
-    X, y = synthetic_classification(n_train + n_test, 784, 10, rng=np.random.default_rng(12345))
-    X = (X - X.min()) / (X.max() - X.min())
-    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
-
-
-def train_pair(cfg, lr: float, streams: dict, *, optimizer="sgd"):
-    from sims.mnist_matching import load_data
-
-    Xtr, ytr, _, _ = load_data(cfg.data, cfg.n_train, cfg.n_test)
-    arch = (784, *([cfg.width] * cfg.depth), 10)
-    tc = TrainConfig(optimizer=optimizer, lr=lr, epochs=cfg.epochs, batch_size=cfg.batch_size)
-    nets = []
-    for s in ("a", "b"):
-        net0 = init_mlp(arch, rng=streams[f"init_{s}"])
-        nets.append(train(net0, Xtr, ytr, tc, rng=streams[f"order_{s}"], threads=1))
-    return nets
+def check(cfg: Config) -> None:
+    if cfg.t_points % 2 == 0:
+        raise ValueError(f"--t-points == {cfg.t_points}, must be odd (t = 1/2 must be on the grid).")
+    if cfg.n_match > cfg.n_train:
+        raise ValueError(f"--n-match == {cfg.n_match}, must be <= --n-train == {cfg.n_train}.")
 
 
 def cell(cfg: Config, params: dict, streams: dict) -> dict:
     """Train one pair at one learning rate; align by every method; measure on the test set."""
-    from sims.mnist_matching import load_data  # by reference: workers cannot unpickle a cached __main__ function
-
-    net_a, net_b = train_pair(cfg, params["lr"], streams)
-    Xtr, _, Xte, yte = load_data(cfg.data, cfg.n_train, cfg.n_test)
+    Xtr, ytr, Xte, yte = load_data(cfg.data, cfg.n_train, cfg.n_test)
+    tc = TrainConfig(optimizer="sgd", lr=params["lr"], epochs=cfg.epochs, batch_size=cfg.batch_size)
+    init_a, net_a, net_b = train_pair((784, *([cfg.width] * cfg.depth), 10), Xtr, ytr, tc, streams)
     Xm = Xtr[: cfg.n_match].astype(np.float64)
-    Xte = Xte.astype(np.float64)
-    ts = t_grid(cfg.t_points)
-    row = {}
-    for method in ("identity", *METHODS):
-        kw = {"X": Xm} if method in ("wm_ours", "am") else {}
-        if method == "rebasin":
-            kw["rng"] = streams["rebasin"]
-        res = match(net_a, net_b, method, **kw)
-        path = evaluate_path(net_a, permute(net_b, res.perms), Xte, yte, ts=ts, loss="ce")
-        row[f"{method}_midpoint_loss"] = float(np.interp(0.5, path.ts, path.loss))
-        row.update({f"{method}_{k}": v for k, v in path.barriers.items() if k != "midpoint_loss"})
-        row.update({f"{method}_error_{k}": v for k, v in path.error_barriers.items()})
-        if method == "identity":
-            row["loss_a"], row["loss_b"] = float(path.loss[0]), float(path.loss[-1])
-            row["error_a"], row["error_b"] = float(path.error[0]), float(path.error[-1])
-            row["endpoint_loss"] = (row["loss_a"] + row["loss_b"]) / 2
-    dims = approximate_dimensions(net_a, Xm)
-    for key, vals in dims.items():
-        row[f"dim_{key}"] = float(np.mean(vals))
-        for l, v in enumerate(vals, start=1):
-            row[f"dim_{key}_layer{l}"] = float(v)
-    return row
+    row = matching_row(net_a, net_b, Xm, Xte.astype(np.float64), yte, ts=t_grid(cfg.t_points),
+                       rng=streams["rebasin"])
+    return {**row, **dimension_row(net_a, Xm), **dimension_row(init_a, Xm, "dim_init")}
 
 
-def _by_lr(rows, key):
-    lrs = sorted({r["lr"] for r in rows})
-    vals = [np.array([r[key] for r in rows if r["lr"] == lr]) for lr in lrs]
-    return np.array(lrs), np.array([v.mean() for v in vals]), np.array([v.std() for v in vals])
+def claims(cfg: Config) -> list[Claim]:
+    """Per-lr orderings (sign test over pairs) and pooled over trained pairs; dimensions vs init."""
+    trained = dict(keep=lambda r: max(r["error_a"], r["error_b"]) < cfg.trained_error,
+                   keep_why=f"endpoints not trained (test error >= {cfg.trained_error:g})")
+    lr01 = "at lr 0.1 Ferbach et al. report naive WM best (0.085 < 0.098 WM-ours < 0.101 AM): see paper_lr0.1_*"
+    has_init = dict(keep=lambda r: "dim_init_wm_ours" in r and max(r["error_a"], r["error_b"]) < cfg.trained_error,
+                    keep_why="untrained, or the table has no random-init dimensions")
+    out = []
+    for tag, by in (("", ("lr",)), ("_pooled", ())):
+        out += [Claim(f"wm_ours_beats_naive{tag}", "ordering", "midpoint test loss: WM-ours < naive WM; " + lr01,
+                      FERBACH, "wm_ours_midpoint_loss", axis="lr", other="wm_naive_midpoint_loss", by=by, **trained),
+                Claim(f"am_beats_wm_ours{tag}", "ordering", "midpoint test loss: AM < WM-ours; " + lr01, FERBACH,
+                      "am_midpoint_loss", axis="lr", other="wm_ours_midpoint_loss", by=by, **trained)]
+    only01 = lambda s: None if math.isclose(s["lr"], 0.1) else "the paper's exception is stated at lr 0.1 only"
+    out += [Claim("paper_lr0.1_naive_beats_wm_ours", "ordering", "the paper's exception at lr 0.1: naive WM < WM-ours "
+                  "(0.085 vs 0.098); it contradicts wm_ours_beats_naive there", FERBACH, "wm_naive_midpoint_loss",
+                  axis="lr", other="wm_ours_midpoint_loss", by=("lr",), where=only01, **trained)]
+    for key, what in (("wm_ours", "W Sigma W^T"), ("am", "E[h h^T]"), ("wm_naive", "W^T W")):
+        out.append(Claim(f"dim_{key}_below_init", "ordering", f"training lowers Dim({what}) (uncentered) below its "
+                         "value at A's random initialisation", "Ferbach et al. 2024, §6 (approximate dimension)",
+                         f"dim_{key}", axis="lr", other=f"dim_init_{key}", **has_init))
+    return out
 
 
-def plot(rows, cfg: Config):
-    from otlmc.plots import _mpl
-
-    plt = _mpl()
+def plot(rows, cfg: Config, verdicts):
     fig, ax = plt.subplots(2, 2, figsize=(13, 9.5))
-    a = ax[0, 0]
-    for m in ("endpoints", "identity", *METHODS):
-        key = "endpoint_loss" if m == "endpoints" else f"{m}_midpoint_loss"
-        lr, mu, sd = _by_lr(rows, key)
-        a.errorbar(lr, mu, yerr=sd, fmt="o-", color=COLORS[m], capsize=2, ms=4,
-                   label="endpoints (mean of A, B)" if m == "endpoints" else LABELS[m])
-        if m in PAPER:
-            a.plot(PAPER_LR, PAPER[m], "x--", color=COLORS[m], alpha=0.6, lw=1)
-    a.plot([], [], "kx--", alpha=0.6, label="paper (Ferbach et al., 512 wide, 50 epochs)")
-    a.set(xscale="log", yscale="log", xlabel="peak learning rate", ylabel="test loss at the midpoint t = 1/2",
-          title="midpoint loss (ours: solid, paper: dashed)")
-    a.legend(fontsize=7)
-    a = ax[0, 1]
-    for m in ("identity", *METHODS):
-        lr, mu, sd = _by_lr(rows, f"{m}_barrier")
-        a.errorbar(lr, mu, yerr=sd, fmt="o-", color=COLORS[m], capsize=2, ms=4, label=LABELS[m])
-    a.set(xscale="log", yscale="log", xlabel="peak learning rate",
-          ylabel=r"barrier $\max_t [L(t) - (1-t)L_A - tL_B]$", title="test-loss barrier")
-    a.legend(fontsize=7)
-    a = ax[1, 0]
-    for key, m, lab in (("dim_wm_naive", "wm_naive", r"$W^T W$ (naive WM)"),
-                        ("dim_wm_ours", "wm_ours", r"$W\Sigma W^T$ (WM ours)"), ("dim_am", "am", r"$E[hh^T]$ (AM)")):
-        lr, mu, sd = _by_lr(rows, key)
-        a.errorbar(lr, mu, yerr=sd, fmt="o-", color=COLORS[m], capsize=2, ms=4, label=lab)
-    fans = [784] + [cfg.width] * (cfg.depth - 1)
-    ref = float(np.mean([random_init_dimension(cfg.width, f) for f in fans]))
-    a.axhline(ref, color="C3", ls=":", label=f"$W^T W$ at random init, mean of $nd/(n+d+1)$ = {ref:.0f}")
-    a.set(xscale="log", yscale="log", xlabel="peak learning rate",
-          ylabel=r"approximate dimension $\mathrm{tr}(S)^2/\mathrm{tr}(S^2)$ (mean over layers)",
-          title="approximate dimension of network A")
-    a.legend(fontsize=7)
+    bad = sorted({r["lr"] for r in rows if max(r["error_a"], r["error_b"]) >= cfg.trained_error})
+    curves = [("endpoints", "endpoint_loss", "endpoints (mean of A, B)")] + [
+        (m, f"{m}_midpoint_loss", LABELS[m]) for m in ("identity", *PAPER_METHODS)]
+    for a, keys, ylabel, title in (
+            (ax[0, 0], curves, "test loss at the midpoint t = 1/2", "midpoint loss (ours: solid, paper: dashed)"),
+            (ax[0, 1], [(m, f"{m}_barrier", LABELS[m]) for m in ("identity", *PAPER_METHODS)],
+             r"barrier $\max_t [L(t) - (1-t)L_A - tL_B]$", "test-loss barrier"),
+            (ax[1, 0], [(m, f"dim_{m}", lab) for m, lab in (("wm_naive", r"$W^T W$"), ("wm_ours", r"$W\Sigma W^T$"),
+                                                             ("am", r"$E[hh^T]$"))],
+             "approximate dimension (mean over layers)", "approximate dimension of A: trained (solid), init (dotted)")):
+        for m, key, label in keys:
+            lr, mu, ci = mean_ci(rows, "lr", key)
+            a.errorbar(lr, mu, yerr=ci, fmt="o-", color=COLORS[m], capsize=2, ms=4, label=label)
+            if a is ax[0, 0] and m in PAPER:
+                a.plot(PAPER_LR, PAPER[m], "x--", color=COLORS[m], alpha=0.6, lw=1)
+            if a is ax[1, 0] and f"dim_init_{m}" in rows[0]:
+                a.plot(*mean_ci(rows, "lr", f"dim_init_{m}")[:2], ":", color=COLORS[m], lw=1.5)
+        for lr in bad:
+            a.axvspan(lr / 1.3, lr * 1.3, color="0.85", zorder=0)
+        a.set(xscale="log", yscale="log", xlabel="peak learning rate", ylabel=ylabel, title=title)
+    ax[0, 0].plot([], [], "kx--", alpha=0.6, label="paper (Ferbach et al., 512 wide, 50 epochs)")
+    if bad:
+        ax[0, 0].fill_between([], [], color="0.85", label=f"untrained (test error $\\geq$ {cfg.trained_error:g}): no verdict")
     a = ax[1, 1]
-    for key, m in (("dim_wm_naive", "wm_naive"), ("dim_wm_ours", "wm_ours"), ("dim_am", "am")):
-        x = np.array([r[key] for r in rows])
-        yv = np.array([r[f"{m}_midpoint_loss"] - r["endpoint_loss"] for r in rows])
-        a.scatter(x, np.maximum(yv, 1e-4), color=COLORS[m], s=18, label=LABELS[m])
-    a.set(xscale="log", yscale="log", xlabel="approximate dimension of the method's matrix",
-          ylabel="midpoint loss - endpoint loss", title="matching quality vs dimension (one dot per pair)")
-    a.legend(fontsize=7)
+    lines = [f"{v['claim']} [{v['setting']}]: {v['verdict']}" for v in verdicts if v["kind"] == "ordering"]
+    a.axis("off")
+    a.text(0, 1, "orderings (sign test over pairs):\n" + "\n".join(lines), va="top", family="monospace", fontsize=7)
+    for a in ax.flat[:3]:
+        a.legend(fontsize=7)
     fig.suptitle(f"MNIST ({cfg.data}), MLP 784-{'-'.join([str(cfg.width)] * cfg.depth)}-10, SGD+cosine, "
-                 f"{cfg.epochs} epochs on {cfg.n_train} examples; {cfg.replicates} pairs per rate (mean $\\pm$ sd); "
+                 f"{cfg.epochs} epochs on {cfg.n_train} examples; {cfg.replicates} pairs per rate (mean $\\pm$ 95% CI); "
                  f"test set {cfg.n_test}, {cfg.t_points}-point t-grid", fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def parse_args(argv):
-    p = base_parser(__doc__.split("\n\n")[0], "figures")
-    d = Config()
-    p.add_argument("--data", choices=("mnist", "synthetic"), default=d.data,
-                   help="real MNIST (see `python -m otlmc.datasets`) or a 784-d Gaussian mixture (tests)")
-    p.add_argument("--width", type=int, default=None, help=f"hidden width (default {d.width})")
-    p.add_argument("--depth", type=int, default=None, help=f"number of hidden layers (default {d.depth})")
-    p.add_argument("--lrs", type=float, nargs="+", default=None, help="peak learning rates (default logspace(-4,-1,6))")
-    p.add_argument("--replicates", type=int, default=None, help=f"pairs per rate (default {d.replicates})")
-    p.add_argument("--epochs", type=int, default=None, help=f"training epochs (default {d.epochs})")
-    p.add_argument("--n-train", type=int, default=None, help=f"training examples (default {d.n_train})")
-    p.add_argument("--n-test", type=int, default=None, help=f"test examples for the paths (default {d.n_test})")
-    p.add_argument("--n-match", type=int, default=None,
-                   help=f"training examples for AM, WM-ours' covariances and dimensions (default {d.n_match})")
-    p.add_argument("--t-points", type=int, default=None, help=f"t-grid size (default {d.t_points})")
-    return p.parse_args(argv)
-
-
-def config_from_args(args) -> Config:
-    cfg = replace(Config(), **QUICK) if args.quick else Config()
-    over = {"data": args.data}
-    for key in ("width", "depth", "lrs", "replicates", "epochs", "n_train", "n_test", "n_match", "t_points"):
-        v = getattr(args, key)
-        if v is not None:
-            over[key] = tuple(v) if key == "lrs" else v
-    cfg = replace(cfg, **over)
-    for key in ("width", "depth", "replicates", "epochs", "n_train", "n_test", "n_match"):
-        if getattr(cfg, key) < 1:
-            raise SystemExit(f"--{key.replace('_', '-')} == {getattr(cfg, key)}, must be >= 1.")
-    if cfg.t_points < 3 or cfg.t_points % 2 == 0:
-        raise SystemExit(f"--t-points == {cfg.t_points}, must be odd and >= 3 (t = 1/2 must be on the grid).")
-    if cfg.n_match > cfg.n_train:
-        raise SystemExit(f"--n-match == {cfg.n_match}, must be <= --n-train == {cfg.n_train}.")
-    if min(cfg.lrs) <= 0:
-        raise SystemExit(f"--lrs contains {min(cfg.lrs)}; learning rates must be > 0.")
-    return cfg
-
-
-def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    cfg = config_from_args(args)
-    rows, out = run_sim(NAME, cfg, {"lr": list(cfg.lrs)}, cell, args, plot=plot, streams=STREAMS)
-    print(f"wrote {out / NAME}.csv/.json/.png/.pdf ({len(rows)} rows)")
-    print("midpoint test loss, mean over pairs:")
-    print(f"{'lr':>10s} {'endpoints':>10s} " + " ".join(f"{m:>10s}" for m in ("identity", *METHODS)))
-    for lr in sorted({r["lr"] for r in rows}):
-        sel = [r for r in rows if r["lr"] == lr]
-        vals = [np.mean([r["endpoint_loss"] for r in sel])]
-        vals += [np.mean([r[f"{m}_midpoint_loss"] for r in sel]) for m in ("identity", *METHODS)]
-        print(f"{lr:10.3g} " + " ".join(f"{v:10.4f}" for v in vals))
-    return 0
-
+SIM = Sim("mnist_matching", __doc__, Config, cell, claims=claims, plot=plot, check=check,
+          streams=("init_a", "init_b", "order_a", "order_b", "rebasin"))
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(SIM))

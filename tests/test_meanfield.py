@@ -340,8 +340,9 @@ def test_aligned_error_falls_with_n_while_unaligned_does_not():
     err(256)/err(16) was 0.084 +- 0.036 (max 0.153), the unaligned one 0.96 +- 0.15 (min 0.68).
     Bands: aligned < 0.35, unaligned > 0.5."""
     from otlmc.rng import cell_streams
-    from sims.meanfield_lmc import STREAMS, Config, cell
+    from sims.meanfield_lmc import SIM, Config, cell
 
+    STREAMS = tuple(SIM.streams)
     cfg = Config(T=1.0, n_ref=256, eps_ref=0.02, n_eval=200, t_points=9)
     means = {}
     for n in (16, 256):
@@ -353,9 +354,10 @@ def test_aligned_error_falls_with_n_while_unaligned_does_not():
 
 # ------------------------------------------------------------------------------- sim
 def test_sim_quick_smoke(tmp_path):
-    from sims.meanfield_lmc import main
+    from otlmc.runner import run
+    from sims.meanfield_lmc import SIM
 
-    assert main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert run(SIM, ["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     for ext in ("csv", "json", "png", "pdf"):
         assert (tmp_path / f"meanfield_lmc.{ext}").stat().st_size > 0
     rows = read_csv(tmp_path / "meanfield_lmc.csv")
@@ -368,6 +370,27 @@ def test_sim_quick_smoke(tmp_path):
     assert np.all(column(rows, "aligned_err_sup") <= column(rows, "aligned_bound_sup") * (1 + 1e-9))
     assert np.all(column(rows, "w1_clouds") <= column(rows, "w2_clouds") * (1 + 1e-9))
     assert np.all(column(rows, "risk_a") < 2.0)  # targets are O(1): the nets did not blow up
+    fits = read_csv(tmp_path / "meanfield_lmc_fits.csv")
+    by = {(v["claim"], v["setting"]): v for v in fits}
+    assert by["path_bound", "all"]["verdict"] == "consistent"
+    assert by["aligned_err_rate", "eps=0.02"]["theory"] == pytest.approx(-2 / 3)
+    assert by["w2_clouds_rate", "eps=0.02"]["theory"] == pytest.approx(-1 / 3)
+
+
+def test_sim_claims_apply_only_inside_the_theorem():
+    from otlmc.claims import evaluate_all
+    from sims.meanfield_lmc import SIM, Config
+
+    rows = [{"eps": 0.01, "width": n, "replicate": r, "aligned_err_sup": n**-0.3, "aligned_bound_sup": 1.0,
+             "aligned_bound2_sup": 1.0,
+             "unaligned_err_sup": 1.0, "w2_clouds": n**-0.25}
+            for n in (32, 64, 128, 256) for r in range(3)]
+    v = {x.claim: x for x in evaluate_all(SIM.claims(Config(activation="relu")), rows, sim="meanfield_lmc")}
+    assert v["aligned_err_rate"].verdict == "not applicable" and v["path_bound2"].verdict == "not applicable"
+    v = {x.claim: x for x in evaluate_all(SIM.claims(Config()), rows, sim="meanfield_lmc")}
+    # an error falling like N^-0.3 is slower than the N^-2/3 upper bound allows
+    assert v["aligned_err_rate"].verdict == "inconsistent"
+    assert v["w2_clouds_rate"].verdict == "inconsistent" and v["unaligned_err_flat"].verdict == "consistent"
 
 
 # ------------------------------------------------------------------------------- gpu
@@ -390,19 +413,15 @@ def test_cupy_step_matches_numpy_reference():
     np.testing.assert_allclose(cp.asnumpy(dev), cpu, rtol=0, atol=1e-9)
 
 
-def test_sim_help_and_bad_arguments(capsys):
-    from sims.meanfield_lmc import main
+def test_sim_bad_arguments(capsys):
+    from otlmc.runner import run
+    from sims.meanfield_lmc import SIM
 
-    with pytest.raises(SystemExit) as exc:
-        main(["--help"])
-    assert exc.value.code == 0
-    text = capsys.readouterr().out
-    for flag in ("--widths", "--eps", "--tau", "--lam", "--n-ref", "--quick", "--n-jobs"):
-        assert flag in text
-    with pytest.raises(SystemExit, match="--eps must be > 0, got -0.1"):
-        main(["--quick", "--eps", "0.01", "-0.1"])
-    with pytest.raises(SystemExit, match="--widths needs at least two distinct values"):
-        main(["--quick", "--widths", "64", "64"])
+    assert run(SIM, ["--quick", "--eps-values", "0.01", "-0.1"]) == 2
+    assert "--eps-values == -0.1, must be > 0" in capsys.readouterr().err
+    assert run(SIM, ["--quick", "--widths", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "--widths" in err and "two distinct values" in err
 
 
 def test_benchmark_quick_run_returns_a_checked_table():
