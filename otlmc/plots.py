@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .fit import fit_power_law
-from .sweep import column
+from .tables import column
 
 
 def _mpl():

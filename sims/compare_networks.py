@@ -22,7 +22,7 @@ import numpy as np
 from otlmc.barrier import evaluate_path, t_grid
 from otlmc.features import (approximate_dimensions, commutativity, lemma1, llfc, llfc_budget, stable_rank,
                             stitching_errors, weak_additivity)
-from otlmc.matching import DATA_METHODS, METHODS, RNG_METHODS, match
+from otlmc.matching import DATA_METHODS, MATCHING_METHODS, RNG_METHODS, match
 from otlmc.networks import permute
 
 NAME = "compare_networks"
@@ -33,7 +33,7 @@ def parse_args(argv):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("net_a", nargs="?", help="network A (.npz or .pt); B is aligned to it")
     p.add_argument("net_b", nargs="?", help="network B (.npz or .pt), same widths and activation as A")
-    p.add_argument("--method", choices=tuple(METHODS), default="rebasin", help="matching that aligns B to A")
+    p.add_argument("--method", choices=tuple(MATCHING_METHODS), default="rebasin", help="matching that aligns B to A")
     p.add_argument("--data", default="mnist", help="'mnist' (test set) or a .npz file with arrays X and y")
     p.add_argument("--n-match", type=int, default=2000, help="rows used by data-dependent matchings")
     p.add_argument("--n-eval", type=int, default=5000, help="rows (after the matching rows) for the measurements")

@@ -5,7 +5,7 @@ Two random MLPs ``d - n - ... - n - 1`` (``L`` hidden layers of width ``n``) wit
 table records, layer by layer: the matching cost ``W_2`` of the row measures (aligned and
 not), Property 1's gap ``E_l = max_t (1/m_l) E_x |H_l(M_t) - H_l^A|^2`` measured on the path,
 the constants ``C_1, C_2, Ebar`` of Lemma 4.1 measured on the same pair, and the recursion
-``E_{l+1} <= 2 C_2 E_l + 2 C_1 m_l Ebar_l`` evaluated with them (see ``otlmc.recursion``); and,
+``E_{l+1} <= 2 C_2 E_l + 2 C_1 m_l Ebar_l`` evaluated with them (see ``otlmc.measure``); and,
 for the whole network, the output deviation of the mean network and the barrier. Layer 1's rows
 live in ``R^d``; deeper rows live in ``R^n``, where ``n`` points are far too few for ``W_2`` to be
 small -- the reason the theorems need effective widths growing like a tower in depth.
@@ -22,9 +22,9 @@ import numpy as np
 
 from otlmc.barrier import evaluate_path, t_grid
 from otlmc.matching import identity_matching, weight_matching
+from otlmc.measure import measure_layer_constants
 from otlmc.networks import permute
-from otlmc.recursion import measure_layer_constants
-from otlmc.sampling import WEIGHT_DISTS, sample_inputs, sample_mlp
+from otlmc.sampling import WEIGHT_LAWS, sample_inputs, sample_mlp
 
 from ._common import base_parser, run_sim
 
@@ -59,7 +59,7 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     """One depth, one replicate: align, measure Property 1 layer by layer, and the whole path."""
     depth = params["depth"]
     arch = architecture(cfg, depth)
-    law = dict(dist=cfg.dist, activation=cfg.activation, scale=cfg.scale)
+    law = dict(law=cfg.dist, activation=cfg.activation, scale=cfg.scale)
     net_a = sample_mlp(arch, rng=streams["net_a"], **law)
     net_b = sample_mlp(arch, rng=streams["net_b"], **law)
     X = sample_inputs(cfg.n_eval, cfg.d, rng=streams["eval"])  # (n_eval, d)
@@ -176,7 +176,7 @@ def parse_args(argv):
     p.add_argument("--depths", type=int, nargs="+", default=None,
                    help=f"numbers of hidden layers L to sweep (default {' '.join(map(str, d.depths))})")
     p.add_argument("--replicates", type=int, default=None, help=f"pairs per depth (default {d.replicates})")
-    p.add_argument("--dist", choices=WEIGHT_DISTS[:3], default=d.dist, help="law of the weight entries")
+    p.add_argument("--dist", choices=WEIGHT_LAWS[:3], default=d.dist, help="law of the weight entries")
     p.add_argument("--activation", choices=("relu", "tanh", "identity"), default=d.activation,
                    help="pointwise activation (all three are 1-Lipschitz, as Lemma 4.1 needs)")
     p.add_argument("--scale", type=float, default=d.scale,

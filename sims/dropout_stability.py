@@ -5,7 +5,7 @@ Setting of B.14: ``f(x) = (1/m) sum_i sigma(<w_i, x>)`` (second layer fixed to `
 B.14 asks). Per cell (``d``, width ``m``, dropped fraction ``q``, replicate) a random set ``S^c``
 of ``round(q m)`` neurons is dropped and the kept ones renormalised,
 ``f_S(x) = (1/|S|) sum_{i in S} sigma(<w_i, x>)``. On every input the table compares the dropout
-error ``|f(x) - f_S(x)|`` with the explicit bound (``otlmc.bounds.dropout_bound``)
+error ``|f(x) - f_S(x)|`` with the explicit bound (``otlmc.theory.dropout_bound``)
 
     |f(x) - f_S(x)| <= (|S^c| / m) Lip(sigma) |x| W_1(mu_S, mu_{S^c}),
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from otlmc.bounds import dropout_error_mean_square, dropout_stability
+from otlmc.measure import dropout_error_mean_square, dropout_stability
 from otlmc.sampling import sample_inputs, sample_weights
 
 from ._common import base_parser, run_sim
@@ -61,7 +61,7 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     """One (d, m, q, replicate): drop ``round(q m)`` random neurons, both sides of the bound on every input."""
     d, m, q = params["d"], params["width"], params["fraction"]
     W = sample_weights(m, d, rng=streams["net_a"])  # (m, d) rows N(0, I/d)
-    X = sample_inputs(cfg.n_eval, d, rng=streams["eval"], dist="sphere")  # (n_eval, d), |x| = sqrt(d)
+    X = sample_inputs(cfg.n_eval, d, rng=streams["eval"], law="sphere")  # (n_eval, d), |x| = sqrt(d)
     n_drop = min(max(int(round(q * m)), 1), m - 1)
     keep = np.sort(streams["data"].permutation(m)[n_drop:])  # (m - n_drop,) kept indices S
     err, bound, w1 = dropout_stability(W, keep, X, activation=cfg.activation)  # (n_eval,) each

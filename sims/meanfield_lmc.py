@@ -27,25 +27,27 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from otlmc.activations import ACTIVATIONS
 from otlmc.barrier import t_grid
+from otlmc.fit import fit_rate
 from otlmc.meanfield import (
-    ACTIVATIONS,
-    INPUT_LAWS,
+    MF_INPUT_LAWS,
     NOISE_CONVENTION,
     MeanFieldNet,
     SGDSchedule,
     TeacherNetwork,
-    align,
+    align_particles,
     cloud_distances,
-    forward,
     init_particles,
     interpolation,
+    mf_forward,
+    mf_train,
     path_bound,
     path_bound_second_order,
     risk,
-    sample_inputs,
-    train,
+    sample_mf_inputs,
 )
+from otlmc.rng import analysis_rng
 
 from ._common import base_parser, run_sim
 
@@ -99,20 +101,20 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     sched = SGDSchedule(eps=eps, T=cfg.T, lam=cfg.lam, tau=cfg.tau, batch=1)
     ref_sched = replace(sched, eps=cfg.eps_ref)
     init = dict(a_scale=cfg.a_scale, w_scale=cfg.w_scale)
-    th_a = train(net, init_particles(net, n, rng=streams["init_a"], **init), teacher, sched,
-                 rng=streams["sgd_a"], threads=1)  # (N, D)
-    th_b = train(net, init_particles(net, n, rng=streams["init_b"], **init), teacher, sched,
-                 rng=streams["sgd_b"], threads=1)  # (N, D)
-    th_ref = train(net, init_particles(net, cfg.n_ref, rng=streams["ref_init"], **init), teacher,
-                   ref_sched, rng=streams["ref_sgd"], threads=1)  # (n_ref, D)
-    X = sample_inputs(cfg.n_eval, cfg.d, cfg.inputs, rng=streams["eval"])  # (n_eval, d)
+    th_a = mf_train(net, init_particles(net, n, rng=streams["init_a"], **init), teacher, sched,
+                    rng=streams["sgd_a"], threads=1)  # (N, D)
+    th_b = mf_train(net, init_particles(net, n, rng=streams["init_b"], **init), teacher, sched,
+                    rng=streams["sgd_b"], threads=1)  # (N, D)
+    th_ref = mf_train(net, init_particles(net, cfg.n_ref, rng=streams["ref_init"], **init), teacher,
+                      ref_sched, rng=streams["ref_sgd"], threads=1)  # (n_ref, D)
+    X = sample_mf_inputs(cfg.n_eval, cfg.d, cfg.inputs, rng=streams["eval"])  # (n_eval, d)
     y = teacher.target(X)  # (n_eval,) noiseless targets
     ts = t_grid(cfg.t_points)
-    perm = align(th_a, th_b)
+    perm = align_particles(th_a, th_b)
     th_bt = th_b[perm]  # (N, D) B aligned to A
-    f_ref = forward(net, th_ref, X)  # (n_eval,)
-    chaos_a = float(np.sqrt(np.mean((forward(net, th_a, X) - f_ref) ** 2)))
-    chaos_b = float(np.sqrt(np.mean((forward(net, th_b, X) - f_ref) ** 2)))
+    f_ref = mf_forward(net, th_ref, X)  # (n_eval,)
+    chaos_a = float(np.sqrt(np.mean((mf_forward(net, th_a, X) - f_ref) ** 2)))
+    chaos_b = float(np.sqrt(np.mean((mf_forward(net, th_b, X) - f_ref) ** 2)))
     r_a, r_b = risk(net, th_a, X, y), risk(net, th_b, X, y)
     row = {"noise": NOISE_CONVENTION, "n_steps": sched.n_steps,
            "risk_a": r_a, "risk_b": r_b, "risk_gap": abs(r_a - r_b), "risk_ref": risk(net, th_ref, X, y),
@@ -127,7 +129,6 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
 
 
 def plot(rows, cfg: Config):
-    from otlmc.meanfield import power_law_ci
     from otlmc.plots import _mpl, loglog_panel, mean_ci
     from otlmc.sweep import column
 
@@ -186,8 +187,10 @@ def plot(rows, cfg: Config):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(f"vs step size at N = {n_top}")
-    s, lo, hi = power_law_ci(column(main, "width"), column(main, "aligned_err_sup"), n_min=cfg.fit_min_width,
-                             rng=np.random.default_rng(0), n_boot=500)
+    boot_rng = analysis_rng(int(main[0]["root_seed"]), f"{NAME} aligned_err_sup eps={eps_main:g}")
+    f = fit_rate(column(main, "width"), column(main, "aligned_err_sup"), n_min=cfg.fit_min_width, n_boot=500,
+                 weighted=False, rng=boot_rng)
+    s, lo, hi = f.slope, f.ci_low, f.ci_high
     fig.suptitle(
         f"Mean-field {cfg.activation} net, d = {cfg.d} (D = {D}), {cfg.teacher_width}-neuron teacher, inputs "
         f"{cfg.inputs}; online noisy SGD T = {cfg.T}, $\\lambda$ = {cfg.lam}, $\\tau$ = {cfg.tau}, noise "
@@ -206,7 +209,7 @@ def parse_args(argv):
     p.add_argument("--d", type=int, default=d.d, help="input dimension d (particles live in R^{d+1})")
     p.add_argument("--activation", choices=ACTIVATIONS, default=d.activation,
                    help="activation; relu is outside Theorem 3.1 (not bounded)")
-    p.add_argument("--inputs", choices=INPUT_LAWS, default=d.inputs,
+    p.add_argument("--inputs", choices=MF_INPUT_LAWS, default=d.inputs,
                    help="input law; ball/cube are bounded (the theorem's assumption)")
     p.add_argument("--teacher-width", type=int, default=d.teacher_width, help="neurons of the teacher network")
     p.add_argument("--teacher-seed", type=int, default=d.teacher_seed, help="seed of the fixed teacher")
@@ -261,7 +264,6 @@ def main(argv=None) -> int:
     cfg = config_from_args(args)
     grid = {"width": list(cfg.widths), "eps": list(cfg.eps_values)}
     rows, out = run_sim(NAME, cfg, grid, cell, args, plot=plot, streams=STREAMS)
-    from otlmc.meanfield import power_law_ci
     from otlmc.sweep import column
 
     D = cfg.d + 1
@@ -275,8 +277,9 @@ def main(argv=None) -> int:
                 print(f"  eps={eps:<7g} {col:18s} has zero values; mean per N: "
                       + " ".join(f"{y[column(sub, 'width') == n].mean():.2e}" for n in sorted(cfg.widths)))
                 continue
-            s, lo, hi = power_law_ci(column(sub, "width"), y, n_min=cfg.fit_min_width,
-                                     rng=np.random.default_rng(0), n_boot=500)
+            f = fit_rate(column(sub, "width"), y, n_min=cfg.fit_min_width, n_boot=500, weighted=False,
+                         rng=analysis_rng(args.seed, f"{NAME} {col} eps={eps:g}"))
+            s, lo, hi = f.slope, f.ci_low, f.ci_high
             print(f"  eps={eps:<7g} exponent of {col:18s} {s:+.3f}  95% CI [{lo:+.3f}, {hi:+.3f}]")
     viol = sum(r["aligned_err_sup"] > r["aligned_bound_sup"] * (1 + 1e-9) for r in rows)
     viol2 = sum(r["aligned_err_sup"] > r.get("aligned_bound2_sup", np.inf) * (1 + 1e-9) for r in rows)

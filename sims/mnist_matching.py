@@ -105,7 +105,10 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
         kw = {"X": Xm} if method in ("wm_ours", "am") else {}
         if method == "rebasin":
             kw["rng"] = streams["rebasin"]
-        res = match(net_a, net_b, method, **kw)
+        if method == "wm_naive":  # Ferbach et al. §6's naive WM: the registry's "weight" without biases
+            res = match(net_a, net_b, "weight", biases=False)
+        else:
+            res = match(net_a, net_b, method, **kw)
         path = evaluate_path(net_a, permute(net_b, res.perms), Xte, yte, ts=ts, loss="ce")
         row[f"{method}_midpoint_loss"] = float(np.interp(0.5, path.ts, path.loss))
         row.update({f"{method}_{k}": v for k, v in path.barriers.items() if k != "midpoint_loss"})

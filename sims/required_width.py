@@ -21,9 +21,10 @@ import numpy as np
 
 from otlmc.barrier import evaluate_path, t_grid
 from otlmc.matching import weight_matching
+from otlmc.measure import measure_layer_constants
 from otlmc.networks import permute
-from otlmc.recursion import measure_layer_constants, minimal_widths_from_constants, required_width
 from otlmc.sampling import sample_inputs, sample_mlp
+from otlmc.theory import minimal_widths_from_constants, required_width
 
 from . import width_scaling as ws
 from ._common import base_parser, run_sim
@@ -86,7 +87,7 @@ def lemma41_plugin(rows, cfg: Config, d: int) -> dict:
     """Width needed for the layer-1 gap ``sqrt(E_1) <= eps``: measured vs Lemma 4.1 plug-in.
 
     Measured: the mean ``E_1`` curve inverted at ``eps^2``. Plug-in: Lemma 5.1's width with
-    ``T_1`` from measured constants (:func:`otlmc.recursion.minimal_widths_from_constants`, one
+    ``T_1`` from measured constants (:func:`otlmc.theory.minimal_widths_from_constants`, one
     layer): ``C_1 = c_1 n^{-2/d}`` with ``c_1`` the geometric mean of ``C_1 n^{2/d}`` over widths
     ``>= fit_min_width``, and the measured mean ``Ebar_0``.
     """

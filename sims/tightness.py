@@ -3,7 +3,7 @@
 Per cell: a layer ``W^A, W^B`` of ``m`` i.i.d. Gaussian rows in ``R^d`` (entries ``N(0, 1/d)``),
 fed by a random ReLU layer ``x = relu(V z)``, ``z ~ N(0, I_d)``, ``V`` a ``(d, d)`` Gaussian
 matrix, whose uncentered second moment ``Sigma = E[x x^T]`` is full rank and known in closed
-form (arc-cosine kernel, ``otlmc.recursion.relu_second_moment``); ``V`` is shared by all widths of
+form (arc-cosine kernel, ``otlmc.theory.relu_second_moment``); ``V`` is shared by all widths of
 one replicate (drawn from ``--sigma-seed``, ``d`` and the replicate). The table records the exact
 
     sigma_cost = min_p (1/m) E_x |W^A x - W^B[p] x|^2 = min_p (1/m) tr(Delta_p Sigma Delta_p^T)
@@ -25,9 +25,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from otlmc.recursion import relu_second_moment, sigma_matching_cost, tightness_rate
+from otlmc.measure import sigma_matching_cost
 from otlmc.rng import cell_streams
 from otlmc.sampling import sample_weights
+from otlmc.theory import relu_second_moment, tightness_rate
 from otlmc.transport import match_rows
 
 from ._common import base_parser, run_sim

@@ -21,7 +21,7 @@ import numpy as np
 from otlmc.barrier import evaluate_path, t_grid
 from otlmc.matching import identity_matching, weight_matching
 from otlmc.networks import permute
-from otlmc.sampling import WEIGHT_DISTS, sample_inputs, sample_mlp
+from otlmc.sampling import WEIGHT_LAWS, sample_inputs, sample_mlp
 
 from ._common import base_parser, run_sim
 
@@ -57,7 +57,7 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     """One width, one replicate: match, then measure the path with and without alignment."""
     n = params["width"]
     arch = architecture(cfg, n)
-    law = dict(dist=cfg.dist, activation=cfg.activation)
+    law = dict(law=cfg.dist, activation=cfg.activation)
     if cfg.dist == "lowrank":
         law.update(k=cfg.k, eta=cfg.eta)
     net_a = sample_mlp(arch, rng=streams["net_a"], **law)
@@ -140,7 +140,7 @@ def parse_args(argv):
     p.add_argument("--widths", type=int, nargs="+", default=None,
                    help=f"hidden widths to sweep (default {' '.join(map(str, d.widths))})")
     p.add_argument("--replicates", type=int, default=None, help=f"pairs per width (default {d.replicates})")
-    p.add_argument("--dist", choices=WEIGHT_DISTS, default=d.dist, help="law of the weight rows")
+    p.add_argument("--dist", choices=WEIGHT_LAWS, default=d.dist, help="law of the weight rows")
     p.add_argument("--k", type=int, default=d.k, help="dist=lowrank: number of large eigenvalues")
     p.add_argument("--eta", type=float, default=d.eta, help="dist=lowrank: relative size of the small ones")
     p.add_argument("--activation", choices=("relu", "tanh", "identity"), default=d.activation)
