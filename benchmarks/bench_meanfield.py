@@ -73,7 +73,7 @@ def measure_roofline(quick: bool) -> dict:
 
     import numba
 
-    from otlmc.meanfield import _numba_threads
+    from otlmc.meanfield.sgd import _numba_threads
 
     m = 2_000_000 if quick else 20_000_000
     a, b, c = np.empty(m), np.ones(m), np.ones(m)
@@ -92,7 +92,7 @@ def run(quick: bool = False) -> dict:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from otlmc.meanfield import MeanFieldNet, Workspace, init_particles, step
-    from otlmc.meanfield import _numba_threads, _step_numba, _step_reference
+    from otlmc.meanfield.sgd import _numba_threads, _step_numba, _step_reference
 
     sizes = [(1000, 10), (4000, 100)] if quick else [(n, d) for n in (1000, 10000, 100000) for d in (10, 100)]
     batches = (1, 32)
@@ -172,7 +172,7 @@ def gpu_rows(cpu_rows: list, quick: bool):
     """cupy steps/s of the reference kernel for the CPU table's sizes plus N = 1e6 (no GPU: a note).
 
     Three timings per size: ``kernel`` (noise already on the device), ``device_noise`` (a cupy
-    generator draws it: ``train(..., noise_source="device")``) and ``host_noise`` (numpy draws it
+    generator draws it: ``mf_train(..., noise_source="device")``) and ``host_noise`` (numpy draws it
     and it is copied over: the default, which follows the CPU trajectory). Each call ends with a
     device synchronize. ``x_*_vs_numba`` divide by the best numba full-step rate (noise draw
     included) of the same size from this run.
@@ -183,7 +183,8 @@ def gpu_rows(cpu_rows: list, quick: bool):
         return "not run (cupy with a CUDA device is not available)"
     import cupy as cp
 
-    from otlmc.meanfield import MeanFieldNet, _step_reference, init_particles, step
+    from otlmc.meanfield import MeanFieldNet, init_particles, step
+    from otlmc.meanfield.sgd import _step_reference
 
     sync = cp.cuda.Device().synchronize
     best_cpu = {(r["N"], r["d"], r["B"]): max(v for k, v in r.items() if k.startswith("numba_t")

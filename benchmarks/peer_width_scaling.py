@@ -73,7 +73,7 @@ def run(cfg, root_seed: int = 0) -> list[dict]:
         s = cell_streams(cell_identity(NAME, params, context), root_seed,
                          ("data", "net_a", "net_b", "eval"))
         arch = architecture(cfg, params["width"])
-        law = dict(dist=cfg.dist, activation=cfg.activation)
+        law = dict(law=cfg.dist, activation=cfg.activation)
         if cfg.dist == "lowrank":
             law.update(k=cfg.k, eta=cfg.eta)
         net_a = sample_mlp(arch, rng=s["net_a"], **law)

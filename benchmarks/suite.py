@@ -125,8 +125,8 @@ def machine_info() -> dict:
 def bench_assignment(sizes, repeats: int, regimes=REGIMES, log=print) -> list[dict]:
     from scipy.optimize import linear_sum_assignment
 
-    from otlmc.assignment import last_info, linear_assignment
     from otlmc.transport import emd_exact
+    from otlmc.transport.assignment import last_info, linear_assignment
 
     pkg = lap_package()
     linear_assignment(regime_cost("gauss16", 300, np.random.default_rng(0)))  # compile / load numba

@@ -68,3 +68,20 @@ def check_t_grid(ts) -> np.ndarray:
     if ts.min() < 0 or ts.max() > 1:
         raise ValueError(f"ts must lie in [0, 1], got range [{ts.min()}, {ts.max()}].")
     return ts
+
+
+def check_per_layer(name: str, value, n_layers: int, *, strict_min: bool = True) -> np.ndarray:
+    """A positive scalar broadcast to ``n_layers`` values, or a sequence of exactly that length.
+
+    Entries must be ``> 0`` (``>= 0`` with ``strict_min=False``).
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return np.full(n_layers, check_real(name, value, min_value=0.0, strict_min=strict_min))
+    arr = check_array(name, value, ndim=1)
+    if arr.shape[0] != n_layers:
+        raise ValueError(f"{name} has {arr.shape[0]} values, expected one per layer ({n_layers}).")
+    bad = arr <= 0 if strict_min else arr < 0
+    if bad.any():
+        what = "> 0" if strict_min else ">= 0"
+        raise ValueError(f"{name}[{int(np.argmax(bad))}] == {arr[bad][0]}, every entry must be {what}.")
+    return arr

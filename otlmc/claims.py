@@ -15,7 +15,7 @@ Kinds (docs/theory.md, "What otlmc checks and how")
     (chi-square p >= 0.05): then "consistent after correction".
 ``upper_bound``
     ``E[metric] <= C axis^theory``: inconsistent only when the slope is significantly shallower
-    (CI entirely above theory).
+    (CI entirely above theory) and no declared correction fits.
 ``lower_bound``
     ``E[metric] >= C axis^theory``: the tail constant ``axis^-theory E[metric]`` at the largest
     widths has a one-sided 95% lower confidence bound above 0 and no significant downward trend
@@ -211,13 +211,13 @@ def _fit(claim, sub, setting, rng):
 def _rate(claim, sub, setting, theory, base, rng):
     n, y, f = _fit(claim, sub, setting, rng)
     fit = dict(value=f.slope, ci_low=f.ci_low, ci_high=f.ci_high, theory=theory, n_points=f.n_points)
-    if claim.kind == "upper_bound":
-        ok = f.ci_low <= theory
-        return Verdict(**base, **fit, verdict="consistent" if ok else "inconsistent",
-                       detail="" if ok else "decays more slowly than the bound allows")
-    if f.contains(theory):
+    if claim.kind == "upper_bound" and f.ci_low <= theory:
+        return Verdict(**base, **fit, verdict="consistent", detail="")
+    if claim.kind == "rate" and f.contains(theory):
         return Verdict(**base, **fit, verdict="consistent", detail="")
     side = "steeper" if f.ci_high < theory else "shallower"
+    if claim.kind == "upper_bound":
+        side = "decays more slowly than the bound allows"
     for corr in _resolve(claim.corrections, setting) or ():
         res = corrected_fit(n, y, theory, corr, n_min=claim.n_min)
         if res["p"] >= 0.05:
@@ -226,7 +226,8 @@ def _rate(claim, sub, setting, theory, base, rng):
                                   f"K = {res['K']:.3g}, chi2 = {res['chi2']:.1f}/{res['dof']} "
                                   f"(p = {res['p']:.2f}){'; ' + corr.why if corr.why else ''}")
     return Verdict(**base, **fit, verdict="inconsistent",
-                   detail=f"{side} than theory" + ("; no declared correction fits"
+                   detail=(side if claim.kind == "upper_bound" else f"{side} than theory")
+                   + ("; no declared correction fits"
                                                    if _resolve(claim.corrections, setting) else ""))
 
 
@@ -300,8 +301,9 @@ def _crossover(claim, sim, setting, measured, predicted):
 
 
 def describe(corr: Correction) -> str:
-    return {"relative_power": f"relative n^-{corr.q:.3g} term", "inverse_n": "B/n term in the square",
-            "log_power": "fitted log power"}[corr.form]
+    if corr.form == "relative_power":
+        return f"relative n^-{corr.q:.3g} term"
+    return {"inverse_n": "B/n term in the square", "log_power": "fitted log power"}[corr.form]
 
 
 def corrected_fit(n, y, theory: float, corr: Correction, *, n_min=None) -> dict:

@@ -12,7 +12,8 @@ import numpy as np
 
 from ._validation import check_array
 from .backend import to_numpy
-from .networks import MLP, activate, check_same_architecture, forward, interpolate
+from .activations import activate
+from .networks import MLP, check_same_architecture, forward, interpolate
 
 
 def _np(net: MLP) -> MLP:

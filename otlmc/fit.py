@@ -1,4 +1,9 @@
-"""Power-law fits of a metric against width: ``E[metric] ~ C n^slope``, with bootstrap intervals."""
+"""Power-law fits of a metric against width: ``E[metric] ~ C n^slope``, with bootstrap intervals.
+
+:func:`fit_rate` is the one fitter (weighted least squares of the log group means, percentile
+bootstrap of the slope with an explicit generator); :func:`fit_power_law` is its point fit
+without weights (``n_boot=0, weighted=False``) kept under its own name.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import check_array, check_int, check_real
+from .rng import check_rng
 
 
 @dataclass(frozen=True)
@@ -22,24 +28,14 @@ class PowerLawFit:
 
 
 def fit_power_law(n, y, *, n_min: float | None = None) -> PowerLawFit:
-    """Fit ``log mean(y | n)`` on ``log n`` for ``n >= n_min``.
+    """Point fit of ``log mean(y | n)`` on ``log n`` for ``n >= n_min``: :func:`fit_rate` without
+    weights and without an interval (``n_boot=0, weighted=False``), as a :class:`PowerLawFit`.
 
     ``n`` and ``y`` are paired samples (replicates share an ``n``); the mean is taken per ``n``
     before the log, so the fit targets ``E[y]`` as the theory does.
     """
-    n = check_array("n", n, ndim=1)
-    y = check_array("y", y, ndim=1)
-    if n.shape != y.shape:
-        raise ValueError(f"n and y must have the same length, got {n.size} and {y.size}.")
-    keep = n >= (n_min if n_min is not None else -np.inf)
-    levels = np.unique(n[keep])
-    if levels.size < 2:
-        raise ValueError(f"need at least two distinct widths >= n_min={n_min} to fit a slope.")
-    means = np.array([y[keep & (n == v)].mean() for v in levels])
-    if (means <= 0).any():
-        raise ValueError("a power law needs positive means; got a non-positive group mean.")
-    slope, intercept = np.polyfit(np.log(levels), np.log(means), 1)
-    return PowerLawFit(float(slope), float(intercept), float(levels.min()), int(levels.size))
+    f = fit_rate(n, y, n_min=n_min, n_boot=0, weighted=False)
+    return PowerLawFit(f.slope, f.intercept, f.n_min, f.n_points)
 
 
 @dataclass(frozen=True)
@@ -123,7 +119,12 @@ def fit_rate(n, y, *, n_min: float | None = None, n_boot: int = 2000, ci: float 
     the inverse of its delta-method variance ``s^2 / (k mean^2)`` (used only when every width has
     at least two replicates; ``RateFit.weighted`` says what was done). The interval is the
     percentile bootstrap with replicates resampled within each width, ``n_boot`` resamples.
-    ``rng`` defaults to a fixed-seed generator, so the interval is a function of the data.
+    ``rng`` (a Generator, required when ``n_boot > 0``) draws the resamples: derive it from the
+    run's root seed and the purpose of the fit (:func:`otlmc.rng.analysis_rng`).
+
+    The log needs positive means: every ``y`` must be ``> 0`` when an interval or weights are
+    asked for (a resample may draw only the non-positive ones); a point fit (``n_boot=0``,
+    ``weighted=False``) needs every per-width mean ``> 0``.
     """
     n = check_array("n", n, ndim=1)
     y = check_array("y", y, ndim=1)
@@ -136,19 +137,25 @@ def fit_rate(n, y, *, n_min: float | None = None, n_boot: int = 2000, ci: float 
     if ci >= 1.0:
         raise ValueError(f"ci == {ci}, must be in (0, 1).")
     log_power = check_real("log_power", log_power)
-    if rng is None:
-        rng = np.random.default_rng(0)
-    elif not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}.")
+    if n_boot:
+        if rng is None:
+            raise TypeError(f"n_boot == {n_boot} needs rng=numpy.random.Generator (e.g. "
+                            f"otlmc.rng.analysis_rng(root_seed, purpose)); pass n_boot=0 for a point fit.")
+        check_rng(rng)
+    elif rng is not None:
+        check_rng(rng)
     if (n <= 0).any() or (log_power and (n <= 1).any()):
         raise ValueError(f"n must be > {1 if log_power else 0}"
                          f"{' when log_power != 0' if log_power else ''}; got min(n) = {n.min()}.")
-    if (y <= 0).any():
+    point = not n_boot and not weighted
+    if not point and (y <= 0).any():
         raise ValueError(f"y must be positive for a power law; got {(y <= 0).sum()} value(s) <= 0 "
                          f"(min {y.min()}).")
 
     levels = np.unique(n)  # (m_all,)
     groups = [y[n == v] for v in levels]
+    if point and min(g.mean() for g in groups) <= 0:
+        raise ValueError("a power law needs positive means; got a non-positive group mean.")
     correction = log_power * np.log(np.log(levels)) if log_power else np.zeros(levels.size)
     all_means = np.array([g.mean() for g in groups])
     x_all = np.log(levels)

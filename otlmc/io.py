@@ -20,7 +20,8 @@ import numpy as np
 
 from ._validation import check_choice
 from .backend import to_numpy
-from .networks import ACTIVATIONS, MLP
+from .activations import ACTIVATIONS
+from .networks import MLP
 
 _KEY = re.compile(r"^([Wb])(\d+)$")
 

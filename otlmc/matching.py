@@ -8,11 +8,21 @@ one exact assignment per layer on the rows of ``W_l^A`` and of ``W_l^B[:, p_{l-1
 appended as one more coordinate of each neuron's incoming vector). By Birkhoff the optimal cost
 divided by ``m_l`` is ``W_2^2`` between the two row measures.
 
-Further methods, all in :data:`METHODS` and all returning a :class:`MatchResult` whose ``costs`` are
-in each method's own metric: ``wm_naive`` and ``wm_ours`` (Ferbach et al. §6, THEORY.md §4),
-``am``/``am_uncentered`` (activation matching), ``rebasin`` (Git Re-Basin coordinate descent) and
-``ste`` (straight-through estimator). Data-dependent methods take ``X`` (and ``y``) by keyword,
-randomised ones ``rng``. Every assignment goes through :func:`otlmc.assignment.linear_assignment`.
+One registry, :data:`MATCHING_METHODS`, maps each method's one name to its function; every
+function returns a :class:`MatchResult` whose ``costs`` are in the method's own metric:
+
+- ``"identity"``: no alignment (the baseline);
+- ``"weight"``: layer-wise weight matching, Eq. (2) above; ``biases=False`` drops the bias
+  coordinate, which is the "naive WM" of Ferbach et al. §6 (cost ``-W_B' W_A^T`` on incoming
+  weights, docs/theory.md §4);
+- ``"wm_ours"``: covariance-weighted weight matching (Ferbach et al. §6, Lemma D.1);
+- ``"am"`` / ``"am_uncentered"``: activation matching, centered or not (Git Re-Basin's form);
+- ``"rebasin"``: Git Re-Basin weight matching (coordinate descent over all layers, Ainsworth et al. Alg. 1);
+- ``"ste"``: straight-through estimator (Ainsworth et al. Alg. 2).
+
+Data-dependent methods (:data:`DATA_METHODS`) take ``X`` (and ``y``) by keyword, randomised ones
+(:data:`RNG_METHODS`) ``rng``. Every assignment goes through
+:func:`otlmc.transport.linear_assignment`.
 """
 from __future__ import annotations
 
@@ -22,11 +32,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import check_array, check_choice, check_int, check_real
-from .assignment import linear_assignment
 from .backend import to_numpy
 from .networks import MLP, check_same_architecture, forward, interpolate, permute
+from .objective import loss_and_grad
 from .rng import check_rng
-from .transport import match_rows
+from .transport import linear_assignment, match_rows
 
 
 @dataclass(frozen=True)
@@ -54,9 +64,19 @@ def _mean_sq(A, B) -> float:
     return float(np.mean(np.sum((A - B) ** 2, axis=1)))
 
 
-def weight_matching(net_a: MLP, net_b: MLP) -> MatchResult:
-    """Recursive layer-wise weight matching (Ferbach et al., Eq. 2); see the module docstring."""
+def weight_matching(net_a: MLP, net_b: MLP, *, biases: bool = True) -> MatchResult:
+    """Recursive layer-wise weight matching (Ferbach et al., Eq. 2); see the module docstring.
+
+    ``biases=True`` matches the incoming vectors ``(w_i, b_i)`` (the bias as one more coordinate);
+    ``biases=False`` matches the incoming weights only, the naive WM of Ferbach et al. §6, solved
+    in its inner-product form ``-W_B' W_A^T``. ``costs[l]`` is the mean squared distance of the
+    matched vectors (``W_2^2`` of the row measures), ``identity_costs[l]`` the same unpermuted.
+    """
     check_same_architecture(net_a, net_b)
+    if not isinstance(biases, (bool, np.bool_)):
+        raise TypeError(f"biases must be a bool, got {biases!r}.")
+    if not biases:
+        return _forward_wm(net_a, net_b, None, "weight")
     perms, costs, id_costs = [], [], []
     p_prev = None
     for l in range(net_a.n_hidden):
@@ -121,7 +141,8 @@ def sigma_cost(Wa, Wb, Sigma) -> float:
 def match_layer(Wa, Wb, Sigma=None) -> np.ndarray:
     """One assignment: the rows ``p`` of ``Wb`` minimising ``sum_i |Wa[i] - Wb[p[i]]|_Sigma^2``.
 
-    With ``Sigma = None`` the Euclidean norm (naive WM); else ``|v|_Sigma^2 = v^T Sigma v`` (WM ours).
+    With ``Sigma = None`` the Euclidean norm (naive WM, ``weight_matching(biases=False)``); else
+    ``|v|_Sigma^2 = v^T Sigma v`` (WM ours).
     Squared norms of the rows do not depend on ``p``, so the cost matrix is ``-Wa Sigma Wb^T``.
     """
     Wa, Wb = np.asarray(Wa), np.asarray(Wb)
@@ -148,15 +169,6 @@ def _forward_wm(net_a: MLP, net_b: MLP, sigmas, method: str) -> MatchResult:
         perms.append(p)
         p_prev = p
     return MatchResult(perms, costs, id_costs, method)
-
-
-def naive_weight_matching(net_a: MLP, net_b: MLP) -> MatchResult:
-    """Naive WM of Ferbach et al. §6: per layer, forward, cost ``-W_B' W_A^T`` on incoming weights.
-
-    Biases are ignored; ``costs[l] = (1/m_l) |W_l^A - P W_l^B'|_F^2``.
-    """
-    check_same_architecture(net_a, net_b)
-    return _forward_wm(net_a, net_b, None, "wm_naive")
 
 
 def covariance_weight_matching(net_a: MLP, net_b: MLP, *, X) -> MatchResult:
@@ -268,8 +280,6 @@ def straight_through_matching(net_a: MLP, net_b: MLP, *, X, y, rng: np.random.Ge
     projection with the lowest full-batch midpoint loss seen (``info["best_loss"]``,
     ``info["loss_history"]`` per step on its minibatch).
     """
-    from .train import loss_and_grad
-
     check_same_architecture(net_a, net_b)
     rng = check_rng(rng)
     X = _check_X(net_a, X)
@@ -314,10 +324,10 @@ def straight_through_matching(net_a: MLP, net_b: MLP, *, X, y, rng: np.random.Ge
     return res
 
 
-METHODS: dict[str, Callable[..., MatchResult]] = {
-    "weight": weight_matching,
+#: the matching methods, one name each (module docstring)
+MATCHING_METHODS: dict[str, Callable[..., MatchResult]] = {
     "identity": identity_matching,
-    "wm_naive": naive_weight_matching,
+    "weight": weight_matching,
     "wm_ours": covariance_weight_matching,
     "am": activation_matching,
     "am_uncentered": activation_matching_uncentered,
@@ -330,9 +340,9 @@ RNG_METHODS = ("rebasin", "ste")
 
 
 def match(net_a: MLP, net_b: MLP, method: str = "weight", **kwargs) -> MatchResult:
-    """Run the named matching method; extra keywords go to the method."""
-    check_choice("method", method, METHODS)
-    return METHODS[method](net_a, net_b, **kwargs)
+    """Run the method named ``method`` in :data:`MATCHING_METHODS`; extra keywords go to the method."""
+    check_choice("method", method, MATCHING_METHODS)
+    return MATCHING_METHODS[method](net_a, net_b, **kwargs)
 
 
 def align(net_a: MLP, net_b: MLP, method: str = "weight", **kwargs):

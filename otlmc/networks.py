@@ -4,6 +4,7 @@ Conventions (THEORY.md §0): ``W_l`` has shape ``(m_l, m_{l-1})``, batches are r
 ``Z_l = H_{l-1} W_l^T + b_l``, ``H_l = sigma(Z_l)``, and the output layer is linear. A
 permutation ``p_l`` of hidden layer ``l`` means "A's neuron i is matched with B's neuron
 p_l[i]"; applying it to B maps ``W_l <- W_l[p_l][:, p_{l-1}]`` and ``b_l <- b_l[p_l]``.
+Hidden activations are any name of the registry :data:`otlmc.activations.ACTIVATIONS`.
 """
 from __future__ import annotations
 
@@ -13,21 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import check_array, check_choice, check_real
+from .activations import ACTIVATIONS, activate
 from .backend import xp_of
-
-ACTIVATIONS = ("relu", "tanh", "identity")
-
-
-def activate(name: str, Z):
-    """Pointwise activation (numpy or cupy input)."""
-    xp = xp_of(Z)
-    if name == "relu":
-        return xp.maximum(Z, 0.0)
-    if name == "tanh":
-        return xp.tanh(Z)
-    if name == "identity":
-        return Z
-    raise ValueError(f"activation={name!r} is not known; allowed: {', '.join(ACTIVATIONS)}.")
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,6 +5,10 @@ runs*: ``SeedSequence(entropy=[*hash_words(cell params), root_seed])``. Named su
 derived from the stream's name (not its position), so adding a stream or a grid point later
 leaves every existing number unchanged. Results are then identical for any ``n_jobs``,
 backend, scheduling or resume order.
+
+Analysis randomness (a bootstrap over a finished table, a resampling in a report) is not tied to
+a cell: :func:`analysis_rng` derives it from the run's root seed and a *purpose name*, never from
+a constant written in the code or an offset added to a seed.
 """
 from __future__ import annotations
 
@@ -68,6 +72,29 @@ def cell_streams(
     return named_streams(cell_seed_sequence(params, root_seed), names)
 
 
+def analysis_rng(root_seed: int, purpose: str) -> np.random.Generator:
+    """Generator of an analysis step named ``purpose`` under ``root_seed``.
+
+    ``SeedSequence(entropy=[*hash_words({"analysis": purpose}), root_seed])``: a stable hash of the
+    name (independent of the Python hash seed), so the same root seed and purpose give the same
+    stream in every process, two purposes give independent streams, and no stream coincides with
+    a cell's (whose entropy hashes the cell's parameters, :func:`cell_seed_sequence`).
+
+    Parameters
+    ----------
+    root_seed : the run's root seed, ``>= 0``.
+    purpose : a non-empty name of what the randomness is for, e.g.
+        ``"dimension_scaling fit d=5 deviation"``; include everything that distinguishes one
+        analysis from another.
+    """
+    if isinstance(root_seed, bool) or not isinstance(root_seed, (int, np.integer)) or root_seed < 0:
+        raise ValueError(f"root_seed={root_seed!r} must be a non-negative integer.")
+    if not isinstance(purpose, str) or not purpose:
+        raise ValueError(f"purpose={purpose!r} must be a non-empty string naming the analysis.")
+    ss = np.random.SeedSequence(entropy=[*_words(stable_hash({"analysis": purpose}, 32)), int(root_seed)])
+    return np.random.Generator(np.random.PCG64(ss))
+
+
 def check_rng(rng, name: str = "rng") -> np.random.Generator:
     """Refuse anything but a Generator: no global state, no silent int seeds."""
     if not isinstance(rng, np.random.Generator):
@@ -77,13 +104,3 @@ def check_rng(rng, name: str = "rng") -> np.random.Generator:
         )
     return rng
 
-
-def analysis_rng(root_seed: int, purpose: str) -> np.random.Generator:
-    """Generator for an analysis step (a bootstrap, a resampling) named by ``purpose``.
-
-    Derived from the run's root seed and the purpose's name, never from a constant in the code:
-    two analyses of the same table draw independent, reproducible streams.
-    """
-    if not isinstance(purpose, str) or not purpose:
-        raise ValueError(f"purpose={purpose!r} must be a non-empty name.")
-    return cell_streams({"analysis": purpose}, root_seed, names=("analysis",))["analysis"]

@@ -22,16 +22,24 @@ generators give bit-identical networks.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from ._validation import check_array, check_choice, check_int, check_real
-from .networks import ACTIVATIONS, MLP
-from .rng import check_rng
+from ._validation import check_choice, check_int, check_real
+from .activations import ACTIVATIONS
+from .datasets import load_mnist
+from .io import _check_path, save_mlp
+from .networks import MLP
+from .objective import act_and_grad_mask, as_matrix, check_xy, forward_backward
+from .rng import check_rng, named_streams
 from .sampling import _check_widths, sample_weights
 
 OPTIMIZERS = ("sgd", "adam")
@@ -155,7 +163,7 @@ def init_mlp(widths: Sequence[int], *, rng: np.random.Generator, init: str = "le
             b = np.zeros(fan_out)
         elif init in ("gaussian", "he_normal"):
             scale = 1.0 if init == "gaussian" else np.sqrt(2.0)
-            W = sample_weights(fan_out, fan_in, rng=rng, dist="gaussian", scale=scale)  # (out, in)
+            W = sample_weights(fan_out, fan_in, rng=rng, law="gaussian", scale=scale)  # (out, in)
             b = np.zeros(fan_out)
         else:  # torch
             bound = 1.0 / np.sqrt(fan_in)
@@ -164,107 +172,6 @@ def init_mlp(widths: Sequence[int], *, rng: np.random.Generator, init: str = "le
         weights.append(W)
         biases.append(b)
     return MLP(weights, biases, activation=activation)
-
-
-# --------------------------------------------------------------------------- loss and gradient
-def _act_and_grad_mask(name: str, Z):
-    """``sigma(Z)`` and a function that multiplies an upstream gradient by ``sigma'(Z)`` in place."""
-    if name == "relu":
-        H = np.maximum(Z, 0)
-
-        def back(dH):
-            np.multiply(dH, Z > 0, out=dH)  # 10x faster than boolean-mask assignment
-            return dH
-
-        return H, back
-    if name == "tanh":
-        H = np.tanh(Z)
-
-        def back(dH):
-            dH *= 1 - H * H
-            return dH
-
-        return H, back
-    return Z, (lambda dH: dH)
-
-
-def _forward_backward(Ws, bs, X, y, activation: str, *, need_grad: bool = True):
-    """Mean cross-entropy of ``(X, y)`` and its gradients, in the dtype of the inputs.
-
-    ``Ws[l]`` is ``(m_{l+1}, m_l)``, ``bs[l]`` is ``(m_{l+1},)``, ``X`` is ``(B, m_0)``.
-    """
-    B = X.shape[0]
-    H = X  # (B, m_0)
-    inputs, backs = [], []
-    n_layers = len(Ws)
-    for l in range(n_layers):
-        inputs.append(H)
-        Z = H @ Ws[l].T  # (B, m_{l+1})
-        Z += bs[l]
-        if l < n_layers - 1:
-            H, back = _act_and_grad_mask(activation, Z)  # (B, m_{l+1})
-            backs.append(back)
-    # Z: logits (B, C)
-    zmax = Z.max(axis=1, keepdims=True)  # (B, 1)
-    E = np.exp(Z - zmax)  # (B, C)
-    S = E.sum(axis=1, keepdims=True)  # (B, 1)
-    rows = np.arange(B)
-    loss = float(np.mean(np.log(S[:, 0]) + zmax[:, 0] - Z[rows, y]))
-    if not need_grad:
-        return loss, None, None
-    dZ = E / S  # (B, C) softmax
-    dZ[rows, y] -= 1
-    dZ /= B
-    dWs, dbs = [None] * n_layers, [None] * n_layers
-    for l in range(n_layers - 1, -1, -1):
-        dWs[l] = dZ.T @ inputs[l]  # (m_{l+1}, m_l)
-        dbs[l] = dZ.sum(axis=0)  # (m_{l+1},)
-        if l > 0:
-            dZ = backs[l - 1](dZ @ Ws[l])  # (B, m_l)
-    return loss, dWs, dbs
-
-
-def _as_matrix(X, dtype) -> np.ndarray:
-    """``X`` as a finite C-contiguous ``dtype`` matrix (one copy at most, none if it already is)."""
-    if isinstance(X, np.ndarray) and X.dtype.kind in "fiu":
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-dimensional, got shape {X.shape}.")
-        X = np.ascontiguousarray(X, dtype=dtype)
-        if not np.isfinite(X).all():
-            raise ValueError(f"X contains {int((~np.isfinite(X)).sum())} non-finite value(s) (NaN or "
-                             f"inf); all must be finite.")
-        return X
-    return np.ascontiguousarray(check_array("X", X, ndim=2), dtype=dtype)
-
-
-def _check_xy(net: MLP, X, y, dtype):
-    if not isinstance(net, MLP):
-        raise TypeError(f"net must be an otlmc.networks.MLP, got {type(net).__name__}.")
-    X = _as_matrix(X, dtype)
-    if X.shape[1] != net.widths[0]:
-        raise ValueError(f"X has {X.shape[1]} features but the network's input width is {net.widths[0]}.")
-    y = np.asarray(y)
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}.")
-    if y.size and not np.issubdtype(y.dtype, np.integer):
-        raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}.")
-    n_out = net.widths[-1]
-    if y.size and (y.min() < 0 or y.max() >= n_out):
-        raise ValueError(f"labels y take values in [{y.min()}, {y.max()}]; the network has {n_out} "
-                         f"outputs, so they must lie in 0..{n_out - 1}.")
-    return X, y.astype(np.intp)
-
-
-def loss_and_grad(net: MLP, X, y, *, dtype=np.float64):
-    """Mean cross-entropy of ``net`` on ``(X, y)`` and its gradient, computed in ``dtype``.
-
-    Returns ``(loss, dW, db)`` with ``dW[l]`` shaped like ``net.weights[l]``.
-    """
-    X, y = _check_xy(net, X, y, dtype)
-    Ws = [np.asarray(W, dtype=dtype) for W in net.weights]
-    bs = [np.asarray(b, dtype=dtype) for b in net.biases]
-    loss, dWs, dbs = _forward_backward(Ws, bs, X, y, net.activation)
-    return loss, tuple(dWs), tuple(dbs)
 
 
 # --------------------------------------------------------------------------- training state
@@ -351,7 +258,7 @@ def run_steps(state: TrainState, X, y, cfg: TrainConfig, *, n_steps: int, total_
             idx = order[start:start + B]  # (b,)
             try:
                 with np.errstate(over="raise", invalid="raise", divide="raise"):
-                    loss, dWs, dbs = _forward_backward(Ws_b[0::2], Ws_b[1::2], X[idx], y[idx],
+                    loss, dWs, dbs = forward_backward(Ws_b[0::2], Ws_b[1::2], X[idx], y[idx],
                                                        state.activation)
                     grads = [g for pair in zip(dWs, dbs) for g in pair]
                     _apply_update(state, grads, cfg, learning_rate(cfg, state.step, total_steps))
@@ -385,8 +292,6 @@ def blas_threads(threads: int | None):
     if threads is None:
         return nullcontext()
     threads = check_int("threads", threads, min_value=1)
-    from threadpoolctl import threadpool_limits
-
     return threadpool_limits(limits=threads, user_api="blas")
 
 
@@ -415,7 +320,7 @@ def train(net: MLP, X, y, cfg: TrainConfig, *, rng: np.random.Generator,
     """
     cfg = _check_cfg(cfg)
     check_rng(rng)
-    X, y = _check_xy(net, X, y, np.dtype(cfg.dtype))
+    X, y = check_xy(net, X, y, np.dtype(cfg.dtype))
     total = cfg.total_steps(X.shape[0])
     with blas_threads(threads):
         state = run_steps(init_state(net, cfg), X, y, cfg, n_steps=total, total_steps=total, rng=rng,
@@ -438,7 +343,7 @@ def spawn(net0: MLP, X, y, cfg: TrainConfig, *, k_steps: int, rng_common: np.ran
     cfg = _check_cfg(cfg)
     for name, r in (("rng_common", rng_common), ("rng_a", rng_a), ("rng_b", rng_b)):
         check_rng(r, name)
-    X, y = _check_xy(net0, X, y, np.dtype(cfg.dtype))
+    X, y = check_xy(net0, X, y, np.dtype(cfg.dtype))
     total = cfg.total_steps(X.shape[0])
     k_steps = check_int("k_steps", k_steps, min_value=0)
     if k_steps > total:
@@ -466,7 +371,7 @@ def predict_logits(net: MLP, X, *, dtype=np.float32, batch_size: int = 10_000) -
     if not isinstance(net, MLP):
         raise TypeError(f"net must be an otlmc.networks.MLP, got {type(net).__name__}.")
     batch_size = check_int("batch_size", batch_size, min_value=1)
-    X = _as_matrix(X, dtype)
+    X = as_matrix(X, dtype)
     if X.shape[1] != net.widths[0]:
         raise ValueError(f"X has {X.shape[1]} features but the network's input width is {net.widths[0]}.")
     Ws = [np.asarray(W, dtype=dtype) for W in net.weights]
@@ -477,20 +382,20 @@ def predict_logits(net: MLP, X, *, dtype=np.float32, batch_size: int = 10_000) -
         for l, (W, b) in enumerate(zip(Ws, bs)):
             H = H @ W.T + b  # (b, m_{l+1})
             if l < len(Ws) - 1:
-                H = _act_and_grad_mask(net.activation, H)[0]
+                H = act_and_grad_mask(net.activation, H)[0]
         out[s:s + batch_size] = H
     return out
 
 
 def accuracy(net: MLP, X, y, *, dtype=np.float32) -> float:
     """Fraction of rows whose arg-max logit equals the label."""
-    X, y = _check_xy(net, X, y, dtype)
+    X, y = check_xy(net, X, y, dtype)
     return float(np.mean(np.argmax(predict_logits(net, X, dtype=dtype), axis=1) == y))
 
 
 def evaluate(net: MLP, X, y, *, dtype=np.float32) -> dict:
     """``{"loss": mean cross-entropy, "accuracy": ..., "error": 1 - accuracy}`` on ``(X, y)``."""
-    X, y = _check_xy(net, X, y, dtype)
+    X, y = check_xy(net, X, y, dtype)
     Z = predict_logits(net, X, dtype=dtype)  # (N, C), float64
     zmax = Z.max(axis=1, keepdims=True)
     lse = np.log(np.exp(Z - zmax).sum(axis=1)) + zmax[:, 0]  # (N,)
@@ -509,21 +414,13 @@ def _parse_widths(text: str) -> tuple[int, ...]:
 
 def main(argv=None) -> int:
     """``python -m otlmc.train``: train an MLP (or a spawned pair) on MNIST and save it as ``.npz``."""
-    import argparse
-    import json
-    import time
-
-    from .datasets import load_mnist
-    from .io import save_mlp
-    from .rng import named_streams
-
     p = argparse.ArgumentParser(
         prog="python -m otlmc.train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Train an MLP on MNIST (THEORY.md §4 protocol by default) and save it as .npz "
                     "(keys W0, b0, W1, b1, ...), ready for otlmc.io.load_mlp.")
     p.add_argument("--out", required=True, help="output .npz path; with --spawn, _a and _b are appended")
     p.add_argument("--widths", default="784,512,512,512,10", help="layer widths, input first")
-    p.add_argument("--activation", default="relu", choices=ACTIVATIONS, help="hidden activation")
+    p.add_argument("--activation", default="relu", choices=tuple(ACTIVATIONS), help="hidden activation")
     p.add_argument("--init", default="lecun_normal", choices=INITS, help="initialisation (see init_mlp)")
     p.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS, help="optimiser")
     p.add_argument("--lr", type=float, default=0.0251, help="peak learning rate")
@@ -557,8 +454,6 @@ def main(argv=None) -> int:
         ev = evaluate(net, X_test, y_test)
         print(f"epoch {epoch:3d}  train loss {stats['train_loss']:.4f}  test loss {ev['loss']:.4f}  "
               f"test acc {ev['accuracy']:.4f}  ({time.perf_counter() - t0:.1f} s)", flush=True)
-
-    from .io import _check_path
 
     out = _check_path(args.out)
     stem = out.with_suffix("") if out.suffix == ".npz" else out

@@ -22,7 +22,7 @@ import numpy as np
 
 from otlmc.compare import compare, load_inputs
 from otlmc.io import load_mlp, save_mlp
-from otlmc.matching import METHODS
+from otlmc.matching import MATCHING_METHODS
 from otlmc.plots import plt, save
 from otlmc.realnet import load_data
 from otlmc.train import TrainConfig, init_mlp, train
@@ -36,7 +36,7 @@ def parse_args(argv):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("net_a", nargs="?", help="network A (.npz or .pt); B is aligned to it")
     p.add_argument("net_b", nargs="?", help="network B (.npz or .pt), same widths and activation as A")
-    p.add_argument("--method", choices=tuple(METHODS), default="rebasin", help="matching that aligns B to A")
+    p.add_argument("--method", choices=tuple(MATCHING_METHODS), default="rebasin", help="matching that aligns B to A")
     p.add_argument("--data", default="mnist", help="'mnist', 'synthetic' or a .npz file with arrays X and y")
     p.add_argument("--n-match", type=int, default=2000, help="rows used by data-dependent matchings")
     p.add_argument("--n-eval", type=int, default=5000, help="rows (after the matching rows) for the measurements")

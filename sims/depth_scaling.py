@@ -20,12 +20,12 @@ from otlmc.barrier import evaluate_path, t_grid
 from otlmc.claims import Claim
 from otlmc.declare import Sim, param
 from otlmc.matching import identity_matching, weight_matching
-from otlmc.measure import per_layer_mean_ci
+from otlmc.summaries import per_layer_mean_ci
 from otlmc.networks import permute
 from otlmc.plots import mean_ci, plt
-from otlmc.recursion import measure_layer_constants
+from otlmc.measure import measure_layer_constants
 from otlmc.runner import run
-from otlmc.sampling import WEIGHT_DISTS, sample_inputs, sample_mlp
+from otlmc.sampling import WEIGHT_LAWS, sample_inputs, sample_mlp
 
 PER_LAYER = ("E", "E_endpoint", "C1", "C2", "C2_isotropic", "Ebar", "mismatch",
              "bound_one_step", "bound_recursive", "bound_sharp", "estimate_isotropic")
@@ -38,7 +38,7 @@ class Config:
     depths: tuple = param((1, 2, 3, 4, 5, 6), "numbers of hidden layers L to sweep", min=1, quick=(1, 2, 3),
                           axis="depth")
     replicates: int = param(6, "pairs of networks per depth", min=1, quick=2)
-    dist: str = param("gaussian", "law of the weight entries", choices=WEIGHT_DISTS[:3])
+    dist: str = param("gaussian", "law of the weight entries", choices=WEIGHT_LAWS[:3])
     activation: str = param("relu", "hidden activation (all 1-Lipschitz, as Lemma 4.1 needs)",
                             choices=("relu", "tanh", "identity"))
     scale: float = param(1.4142135623730951, "weight entries have variance scale^2/fan_in; sqrt(2) (He) keeps "
@@ -52,7 +52,7 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     """One depth, one replicate: align, measure Property 1 layer by layer, and the whole path."""
     depth = params["depth"]
     arch = (cfg.d, *([cfg.width] * depth), 1)
-    law = dict(dist=cfg.dist, activation=cfg.activation, scale=cfg.scale)
+    law = dict(law=cfg.dist, activation=cfg.activation, scale=cfg.scale)
     net_a = sample_mlp(arch, rng=streams["net_a"], **law)
     net_b = sample_mlp(arch, rng=streams["net_b"], **law)
     X = sample_inputs(cfg.n_eval, cfg.d, rng=streams["eval"])  # (n_eval, d)

@@ -8,7 +8,7 @@ output deviation ``max_t RMS_x |f_{M_t} - (1-t) f_A - t f_B~|`` and the largest 
 sides of the two-layer path bound (THEORY.md §6.4; ``<= 1`` on every draw).
 
 The analysis fits ``E[metric] ~ C n^slope (log n)^a (log log n)^b`` per ``d`` with the log powers
-of the regime that ``otlmc.bounds.wasserstein_rate`` assigns to ``d`` (THEORY.md §1): ``d = 1``:
+of the regime that ``otlmc.theory.wasserstein_rate`` assigns to ``d`` (THEORY.md §1): ``d = 1``:
 ``n^{-1/2} (log log n)^{1/2}`` (Gaussian); ``d = 2``: ``n^{-1/2} log n`` (Gaussian); ``d >= 3``:
 ``n^{-1/d}``, clean only for ``5 <= d <= 12``; ``d = 3, 4`` sit below the Fournier-Guillin
 threshold ``d > 4`` for ``W_2`` and ``d = 20`` is biased steep at reachable ``n``. The fitted
@@ -26,11 +26,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from otlmc.barrier import evaluate_path, t_grid
-from otlmc.bounds import deviation_rate, is_clean_rate, two_layer_path_bound, wasserstein_rate, wasserstein_upper_rate
 from otlmc.matching import identity_matching, weight_matching
+from otlmc.measure import two_layer_path_bound
 from otlmc.networks import permute
 from otlmc.sampling import sample_inputs, sample_mlp
 from otlmc.sweep import write_csv
+from otlmc.theory import deviation_rate, is_clean_rate, wasserstein_rate, wasserstein_upper_rate
 
 from ._common import base_parser, run_sim
 
@@ -69,8 +70,8 @@ def pair_metrics(d: int, n: int, *, dist: str, activation: str, n_out: int, n_ev
     two sides of the two-layer path bound. Shared by ``sims.subgaussian``.
     """
     arch = (d, n, n_out)
-    net_a = sample_mlp(arch, rng=streams["net_a"], dist=dist, activation=activation)
-    net_b = sample_mlp(arch, rng=streams["net_b"], dist=dist, activation=activation)
+    net_a = sample_mlp(arch, rng=streams["net_a"], law=dist, activation=activation)
+    net_b = sample_mlp(arch, rng=streams["net_b"], law=dist, activation=activation)
     X = sample_inputs(n_eval, d, rng=streams["eval"])  # (n_eval, d)
     ts = t_grid(t_points)
     matched = weight_matching(net_a, net_b)

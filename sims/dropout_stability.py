@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from otlmc.bounds import dropout_error_mean_square, dropout_stability
+from otlmc.measure import dropout_error_mean_square, dropout_stability
 from otlmc.claims import Claim, by_metric
 from otlmc.declare import Sim, grid_values, param
-from otlmc.measure import per_level
+from otlmc.summaries import per_level
 from otlmc.plots import fit_label, mean_ci, plt
 from otlmc.runner import run
 from otlmc.sampling import sample_inputs, sample_weights
@@ -52,7 +52,7 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     """One (d, m, q, replicate): drop ``round(q m)`` random neurons, both sides of the bound on every input."""
     d, m, q = params["d"], params["width"], params["fraction"]
     W = sample_weights(m, d, rng=streams["net_a"])  # (m, d) rows N(0, I/d)
-    X = sample_inputs(cfg.n_eval, d, rng=streams["eval"], dist="sphere")  # (n_eval, d), |x| = sqrt(d)
+    X = sample_inputs(cfg.n_eval, d, rng=streams["eval"], law="sphere")  # (n_eval, d), |x| = sqrt(d)
     n_drop = min(max(int(round(q * m)), 1), m - 1)
     keep = np.sort(streams["data"].permutation(m)[n_drop:])  # (m - n_drop,) kept indices S
     err, bound, w1 = dropout_stability(W, keep, X, activation=cfg.activation)  # (n_eval,) each

@@ -6,7 +6,7 @@ Per cell (``k``, ``eta``, hidden width ``n``, replicate) two random two-layer ne
 and aligned by weight matching (Eq. 2). The table records ``w2_layer1`` (``W_2`` of the layer-1
 rows, exact by Birkhoff), ``w2_large`` (``W_2`` of the rows' ``k`` large components alone), the
 explicit upper bound ``w2_upper`` obtained by matching on the large components only (on every
-draw ``w2_large <= w2_layer1 <= w2_upper``; ``otlmc.bounds.lowrank_thickness``) and the aligned
+draw ``w2_large <= w2_layer1 <= w2_upper``; ``otlmc.theory.lowrank_thickness``) and the aligned
 output deviation ``max_t RMS_x |f_{M_t} - (1-t) f_A - t f_B~|``.
 
 The analysis (``lowrank_fits.csv``):
@@ -15,12 +15,12 @@ The analysis (``lowrank_fits.csv``):
   ``otlmc.fit.fit_rate``) against ``-1/k`` (clean for ``W_2`` only when ``k >= 5``; THEORY.md §1).
 - ``eta > 0``: Weed & Bach's crossover ``n* = (A_k / delta)^k`` with the explicit thickness
   ``delta = sqrt(2 eta (d-k)/k)`` and ``A_k`` measured on the ``eta = 0`` curve
-  (``otlmc.bounds.lowrank_crossover_width``; ``n* ∝ eta^{-k/2}`` in this convention). The measured
+  (``otlmc.theory.lowrank_crossover_width``; ``n* ∝ eta^{-k/2}`` in this convention). The measured
   crossover is the width at which the small directions' share of ``W_2^2`` equals the
   ``k``-dimensional part, ``W_2(eta)^2 = 2 W_2(0)^2`` (at ``n*`` the two terms of the two-regime
   model are equal). Beyond it the fitted slope is compared with ``-1/d``.
 - Width needed for a target deviation ``eps`` vs ``k``: the measured deviation curves inverted
-  (``otlmc.recursion.required_width``), against Theorem 5.4's ``eps^{-k}`` law with its constant
+  (``otlmc.theory.required_width``), against Theorem 5.4's ``eps^{-k}`` law with its constant
   measured per ``k``.
 
     python -m sims.lowrank --n-jobs 2      # default sweep, ~2 minutes on 2 cores
@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from otlmc.barrier import evaluate_path, t_grid
-from otlmc.bounds import (
+from otlmc.theory import (
     lowrank_crossover_eta_exponent,
     lowrank_crossover_width,
     lowrank_participation_ratio,
@@ -80,7 +80,7 @@ def pair(cfg: Config, k: int, eta: float, n: int, streams: dict):
     nets = []
     for name in ("net_a", "net_b"):
         rng = streams[name]
-        W1 = sample_weights(n, cfg.d, rng=rng, dist="lowrank", k=k, eta=eta)  # (n, d), axis-aligned
+        W1 = sample_weights(n, cfg.d, rng=rng, law="lowrank", k=k, eta=eta)  # (n, d), axis-aligned
         W2 = sample_weights(cfg.n_out, n, rng=rng)  # (n_out, n)
         nets.append(MLP([W1, W2], activation=cfg.activation))
     return nets
@@ -208,7 +208,7 @@ def needed_widths(rows, cfg: Config) -> list[dict]:
     ``plugin`` is Theorem 5.4's ``(c_k / eps)^k`` with ``c_k`` the geometric mean of
     ``D(n) n^{1/k}`` on the ``eta = 0`` curve (widths ``>= fit_min_width``).
     """
-    from otlmc.recursion import required_width
+    from otlmc.theory import required_width
 
     if 0.0 not in cfg.etas:
         return []

@@ -21,9 +21,10 @@ import numpy as np
 from otlmc.barrier import t_grid
 from otlmc.claims import Claim
 from otlmc.declare import Sim, param
-from otlmc.meanfield import (ACTIVATIONS, INPUT_LAWS, NOISE_CONVENTION, MeanFieldNet, SGDSchedule, TeacherNetwork,
-                             activation_in_theorem, align, cloud_distances, forward, init_particles, interpolation,
-                             path_bound, path_bound_second_order, risk, sample_inputs, train)
+from otlmc.activations import ACTIVATIONS
+from otlmc.meanfield import (MF_INPUT_LAWS, NOISE_CONVENTION, MeanFieldNet, SGDSchedule, TeacherNetwork,
+                             align_particles, cloud_distances, init_particles, interpolation, mf_forward, mf_train,
+                             path_bound, path_bound_second_order, risk, sample_mf_inputs)
 from otlmc.plots import loglog_panel, mean_ci, plt
 from otlmc.runner import run
 
@@ -33,8 +34,8 @@ FERBACH = "Ferbach et al. 2024"
 @dataclass(frozen=True)
 class Config:
     d: int = param(2, "input dimension d (particles live in R^{d+1})", min=1)
-    activation: str = param("tanh", "activation; relu is outside Theorem 3.1 (not bounded)", choices=ACTIVATIONS)
-    inputs: str = param("ball", "input law; ball/cube are bounded (the theorem's assumption)", choices=INPUT_LAWS)
+    activation: str = param("tanh", "activation; relu is outside Theorem 3.1 (not bounded)", choices=tuple(ACTIVATIONS))
+    inputs: str = param("ball", "input law; ball/cube are bounded (the theorem's assumption)", choices=MF_INPUT_LAWS)
     teacher_width: int = param(4, "neurons of the teacher network", min=1)
     teacher_seed: int = param(0, "seed of the fixed teacher", min=0)
     label_noise: float = param(0.0, "std of Gaussian label noise", min=0.0)
@@ -71,18 +72,18 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
         activation=cfg.activation, inputs=cfg.inputs, noise_sd=cfg.label_noise)
     sched = SGDSchedule(eps=eps, T=cfg.T, lam=cfg.lam, tau=cfg.tau, batch=1)
     init = dict(a_scale=cfg.a_scale, w_scale=cfg.w_scale)
-    th = {k: train(net, init_particles(net, m, rng=streams[f"{k}_init" if k == "ref" else f"init_{k}"], **init),
+    th = {k: mf_train(net, init_particles(net, m, rng=streams[f"{k}_init" if k == "ref" else f"init_{k}"], **init),
                    teacher, replace(sched, eps=cfg.eps_ref) if k == "ref" else sched,
                    rng=streams["ref_sgd" if k == "ref" else f"sgd_{k}"], threads=1)  # (m, D)
           for k, m in (("a", n), ("b", n), ("ref", cfg.n_ref))}
-    X = sample_inputs(cfg.n_eval, cfg.d, cfg.inputs, rng=streams["eval"])  # (n_eval, d)
+    X = sample_mf_inputs(cfg.n_eval, cfg.d, cfg.inputs, rng=streams["eval"])  # (n_eval, d)
     y = teacher.target(X)  # (n_eval,) noiseless targets
     ts = t_grid(cfg.t_points)
-    perm = align(th["a"], th["b"])
+    perm = align_particles(th["a"], th["b"])
     th_bt = th["b"][perm]  # (N, D) B aligned to A
-    f_ref = forward(net, th["ref"], X)  # (n_eval,)
-    chaos_a = float(np.sqrt(np.mean((forward(net, th["a"], X) - f_ref) ** 2)))
-    chaos_b = float(np.sqrt(np.mean((forward(net, th["b"], X) - f_ref) ** 2)))
+    f_ref = mf_forward(net, th["ref"], X)  # (n_eval,)
+    chaos_a = float(np.sqrt(np.mean((mf_forward(net, th["a"], X) - f_ref) ** 2)))
+    chaos_b = float(np.sqrt(np.mean((mf_forward(net, th["b"], X) - f_ref) ** 2)))
     r_a, r_b = risk(net, th["a"], X, y), risk(net, th["b"], X, y)
     row = {"noise": NOISE_CONVENTION, "n_steps": sched.n_steps,
            "risk_a": r_a, "risk_b": r_b, "risk_gap": abs(r_a - r_b), "risk_ref": risk(net, th["ref"], X, y),
@@ -99,7 +100,7 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
 def claims(cfg: Config) -> list[Claim]:
     """Per step size: W_2 of the clouds ~ N^(-1/D); aligned error bounded by N^(-2/D); unaligned flat."""
     D = cfg.d + 1
-    c2 = activation_in_theorem(cfg.activation)
+    c2 = ACTIVATIONS[cfg.activation].in_meanfield_theorem
     c = dict(axis="width", by=("eps",), n_min=min(cfg.fit_min_width, sorted(cfg.widths)[-2]))
     out_of_thm = None if c2 else f"activation {cfg.activation} is outside Theorem 3.1 (not bounded / not C^2)"
     return [

@@ -19,10 +19,10 @@ from otlmc.barrier import evaluate_path, t_grid
 from otlmc.claims import Claim
 from otlmc.declare import Sim, grid_values, param
 from otlmc.matching import weight_matching
-from otlmc.measure import inverted_curve, lemma41_plugin_widths
+from otlmc.summaries import inverted_curve, lemma41_plugin_widths
 from otlmc.networks import permute
 from otlmc.plots import plt
-from otlmc.recursion import measure_layer_constants
+from otlmc.measure import measure_layer_constants
 from otlmc.runner import run
 from otlmc.sampling import sample_inputs, sample_mlp
 

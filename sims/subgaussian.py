@@ -8,7 +8,7 @@ the table records the same metrics as ``sims.dimension_scaling``: ``W_2`` of the
 the aligned output deviation (plus the two-layer path bound).
 
 The analysis fits each law's exponent with a bootstrap CI, compares it with the law's own
-prediction (``otlmc.bounds.wasserstein_rate``: ``-1/d`` for the two laws with a density; for
+prediction (``otlmc.theory.wasserstein_rate``: ``-1/d`` for the two laws with a density; for
 Rademacher, a law on the ``2^d`` corners of a cube, ``-1/4`` once ``n >> 2^d``) and with the
 Gaussian CI (overlap or not), and reports the constants' ratio to the Gaussian two ways: the
 prefactor ratio ``exp(intercept_law - intercept_gaussian)`` of the two free fits and the
@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from otlmc.bounds import WEIGHT_LAWS, wasserstein_rate
+from otlmc.theory import RATE_LAWS, wasserstein_rate
 
 from ._common import base_parser, run_sim
 from .dimension_scaling import METRICS, pair_metrics
@@ -85,7 +85,7 @@ def fits(rows, cfg: Config) -> list[dict]:
                 n = column(sub, "width")
                 f = fit_rate(n, column(sub, metric) / law.loglog_factor(n), n_min=cfg.fit_min_width,
                              n_boot=cfg.n_boot, log_power=law.log_power,
-                             rng=np.random.default_rng([cfg.boot_seed, d, WEIGHT_LAWS.index(dist)]))
+                             rng=np.random.default_rng([cfg.boot_seed, d, RATE_LAWS.index(dist)]))
                 lv, mean = _means(sub, metric, cfg.fit_min_width)
                 row = {"dist": dist, "d": d, "metric": metric, "theory_exponent": law.exponent,
                        "law": law.label(), "regime": law.regime, "slope": f.slope, "ci_low": f.ci_low,
@@ -173,7 +173,7 @@ def plot(rows, cfg: Config):
 def parse_args(argv):
     p = base_parser(__doc__.split("\n\n")[0], "figures")
     d = Config()
-    p.add_argument("--dists", nargs="+", choices=WEIGHT_LAWS, default=None,
+    p.add_argument("--dists", nargs="+", choices=RATE_LAWS, default=None,
                    help=f"weight laws (default {' '.join(d.dists)}); the first Gaussian one is the reference")
     p.add_argument("--dims", type=int, nargs="+", default=None,
                    help=f"input dimensions d (default {' '.join(map(str, d.dims))})")

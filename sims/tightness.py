@@ -18,7 +18,8 @@ import numpy as np
 from otlmc.claims import Claim, Correction
 from otlmc.declare import Sim, grid_values, param
 from otlmc.plots import loglog_panel, mean_ci, plt
-from otlmc.recursion import relu_second_moment, sigma_matching_cost
+from otlmc.measure import sigma_matching_cost
+from otlmc.theory import relu_second_moment
 from otlmc.rng import cell_streams
 from otlmc.runner import run
 from otlmc.sampling import sample_weights

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from otlmc.barrier import evaluate_path, mse_barrier_bound, t_grid
-from otlmc.bounds import is_clean_rate
+from otlmc.theory import is_clean_rate
 from otlmc.claims import Claim
 from otlmc.declare import Sim, param
 from otlmc.matching import identity_matching, weight_matching
 from otlmc.networks import ACTIVATIONS, forward, permute
 from otlmc.plots import loglog_panel, plt
 from otlmc.runner import run
-from otlmc.sampling import WEIGHT_DISTS, sample_inputs, sample_mlp
+from otlmc.sampling import WEIGHT_LAWS, sample_inputs, sample_mlp
 
 FERBACH = "Ferbach et al. 2024"
 
@@ -34,7 +34,7 @@ class Config:
     widths: tuple = param((16, 32, 64, 128, 256, 512, 1024, 2048), "hidden widths to sweep", min=1,
                           quick=(16, 32, 64, 128), axis="width")
     replicates: int = param(10, "pairs of networks per width", min=1, quick=3)
-    dist: str = param("gaussian", "law of the weight entries", choices=WEIGHT_DISTS)
+    dist: str = param("gaussian", "law of the weight entries", choices=WEIGHT_LAWS)
     k: int = param(2, "dist=lowrank: number of large eigenvalues", min=1)
     eta: float = param(0.0, "dist=lowrank: relative size of the small eigenvalues", min=0.0)
     activation: str = param("relu", "hidden activation", choices=ACTIVATIONS)
@@ -49,7 +49,7 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     """One width, one replicate: match, then measure the path with and without alignment."""
     n = params["width"]
     arch = (cfg.d, *([n] * cfg.depth), cfg.n_out)
-    law = dict(dist=cfg.dist, activation=cfg.activation)
+    law = dict(law=cfg.dist, activation=cfg.activation)
     if cfg.dist == "lowrank":
         law.update(k=cfg.k, eta=cfg.eta)
     net_a = sample_mlp(arch, rng=streams["net_a"], **law)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-import otlmc.assignment as asg
-from otlmc.assignment import certify, last_info, linear_assignment
+import otlmc.transport.assignment as asg
 from otlmc.transport import sq_distances
+from otlmc.transport.assignment import certify, last_info, linear_assignment
 
 
 @pytest.fixture(params=[0, 1, 2])

@@ -1,4 +1,4 @@
-"""Tests of otlmc.bounds: regime tables, fit conventions, deterministic inequalities, calibrated rates."""
+"""Tests of otlmc.theory and otlmc.measure: regime tables, fit conventions, inequalities, calibrated rates."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otlmc import bounds, recursion
+from otlmc import theory
+from otlmc.theory import widths
 from otlmc.barrier import evaluate_path, t_grid
-from otlmc.bounds import (
+from otlmc.measure import two_layer_path_bound
+from otlmc.theory import (
     RateLaw,
     cross_entropy_path_bound,
     deviation_rate,
@@ -19,7 +21,6 @@ from otlmc.bounds import (
     relu_jensen,
     sigma_sandwich,
     tightness_exponent,
-    two_layer_path_bound,
     two_layer_width_exponent,
     two_layer_width_log10,
     wasserstein_rate,
@@ -60,6 +61,16 @@ def test_wasserstein_rate_other_laws_and_orders():
     assert wasserstein_rate(7, p=3).exponent == pytest.approx(-1 / 7)
 
 
+def test_rates_take_the_sampling_law_names_and_refuse_the_multiscale_one():
+    from otlmc.sampling import WEIGHT_LAWS
+
+    assert theory.RATE_LAWS == tuple(w for w in WEIGHT_LAWS if w != "lowrank")
+    with pytest.raises(ValueError, match="law='lowrank' has no single Wasserstein order"):
+        wasserstein_rate(5, law="lowrank")
+    with pytest.raises(ValueError, match="law='cauchy' is not known"):
+        wasserstein_rate(5, law="cauchy")
+
+
 @pytest.mark.parametrize("d, exponent, log_power", [(1, -0.25, 0.0), (3, -0.25, 0.0), (4, -0.25, 0.5),
                                                     (5, -0.2, 0.0), (8, -0.125, 0.0)])
 def test_fournier_guillin_regimes_for_w2(d, exponent, log_power):
@@ -92,7 +103,7 @@ def test_rate_law_matches_fit_rate_convention(d):
     law = wasserstein_rate(d)
     n = np.repeat([16.0, 64.0, 256.0, 1024.0], 3)
     y = 3.0 * law.shape(n) * np.tile([0.9, 1.0, 1.1], 4)
-    f = fit_rate(n, y / law.loglog_factor(n), log_power=law.log_power, n_boot=50)
+    f = fit_rate(n, y / law.loglog_factor(n), log_power=law.log_power, n_boot=50, rng=np.random.default_rng(0))
     assert f.slope == pytest.approx(law.exponent, abs=1e-10)
     assert f.verdict(law.exponent) == "inside"
 
@@ -102,18 +113,23 @@ def test_width_laws_hand_values():
     assert two_layer_width_exponent(5) == 5 and entezari_width_exponent(5) == 14
     assert two_layer_width_log10(0.01, 3, T=1.0) == pytest.approx(6.0, rel=1e-12)
     assert entezari_width_log10(0.01, 3, T=1.0) == pytest.approx(20.0, rel=1e-12)
-    assert two_layer_width_log10(0.1, 4, T=0.5) == pytest.approx(recursion.minimal_widths_log10(0.1, 4, 0.5, depth=1)[1])
+    assert two_layer_width_log10(0.1, 4, T=0.5) == pytest.approx(widths.minimal_widths_log10(0.1, 4, 0.5, depth=1)[1])
     assert tightness_exponent(5) == -0.4
     # Entezari's law always asks for more width than the two-layer law at the same T and eps
     for m0 in (1, 5, 20):
         assert entezari_width_log10(0.1, m0, T=1.0) > two_layer_width_log10(0.1, m0, T=1.0)
 
 
-def test_reexports_are_recursion_functions():
-    for name in ("minimal_widths_log10", "minimal_widths_from_constants", "low_dim_minimal_widths_log10",
-                 "low_dim_gain", "tightness_rate", "lemma41_step", "lemma41_recursion"):
-        assert getattr(bounds, name) is getattr(recursion, name)
-        assert name in bounds.__all__
+def test_theory_package_exports_each_name_from_one_module():
+    from otlmc.theory import inequalities, lowrank, rates
+
+    homes = {}
+    for mod in (inequalities, lowrank, rates, widths):
+        for name in mod.__all__:
+            assert name not in homes, f"{name} is exported by {homes.get(name)} and {mod.__name__}"
+            homes[name] = mod.__name__
+            assert getattr(theory, name) is getattr(mod, name)
+    assert sorted(homes) == sorted(theory.__all__)
 
 
 # ------------------------------------------------------------------ deterministic inequalities

@@ -16,7 +16,7 @@ def _noisy_law(rng, slope=-0.2, reps=10, rel_sd=0.3, log_power=0.0):
 
 def test_exact_power_law_is_recovered_with_a_point_interval():
     n = np.repeat(WIDTHS, 3)
-    f = fit_rate(n, 2.5 * n**-0.4)
+    f = fit_rate(n, 2.5 * n**-0.4, rng=np.random.default_rng(0))
     assert f.slope == pytest.approx(-0.4, abs=1e-12)
     assert np.exp(f.intercept) == pytest.approx(2.5, rel=1e-12)
     assert f.ci_low == pytest.approx(-0.4, abs=1e-12) and f.ci_high == pytest.approx(-0.4, abs=1e-12)
@@ -43,7 +43,7 @@ def test_one_replicate_per_width_falls_back_to_unweighted_and_refuses_an_interva
     f = fit_rate(n, y, n_boot=0)
     assert not f.weighted and f.ci_low is None
     with pytest.raises(ValueError, match="replicates"):
-        fit_rate(n, y)
+        fit_rate(n, y, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="no confidence interval"):
         f.verdict(-0.2)
 
@@ -86,7 +86,33 @@ def test_same_rng_same_interval():
     a = fit_rate(n, y, rng=np.random.default_rng(7))
     b = fit_rate(n, y, rng=np.random.default_rng(7))
     assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
-    assert fit_rate(n, y) == fit_rate(n, y)  # the default generator is fixed-seed
+
+
+def test_an_interval_needs_an_explicit_generator():
+    n, y = _noisy_law(np.random.default_rng(5))
+    with pytest.raises(TypeError, match="n_boot == 2000 needs rng"):
+        fit_rate(n, y)  # no hidden fixed-seed default
+    assert fit_rate(n, y, n_boot=0).ci_low is None  # a point fit draws nothing
+
+
+def test_fit_power_law_is_the_unweighted_point_fit_of_fit_rate(seed):
+    n, y = _noisy_law(np.random.default_rng(seed), reps=3)
+    p = fit_power_law(n, y, n_min=32)
+    f = fit_rate(n, y, n_min=32, n_boot=0, weighted=False)
+    assert (p.slope, p.intercept, p.n_min, p.n_points) == (f.slope, f.intercept, f.n_min, f.n_points)
+    levels = np.unique(n)[1:]
+    slope, icpt = np.polyfit(np.log(levels), np.log([y[n == v].mean() for v in levels]), 1)
+    assert p.slope == pytest.approx(slope, abs=1e-12) and p.intercept == pytest.approx(icpt, abs=1e-12)
+
+
+def test_point_fit_needs_positive_means_not_positive_values():
+    n = np.repeat(WIDTHS, 2)
+    y = np.where(np.arange(n.size) % 2 == 0, 0.0, 2.0 * n**-0.5)  # one zero per width, means n^-0.5
+    assert fit_power_law(n, y).slope == pytest.approx(-0.5, abs=1e-12)
+    with pytest.raises(ValueError, match="y must be positive"):
+        fit_rate(n, y, n_boot=0)  # weights need positive values
+    with pytest.raises(ValueError, match="positive means"):
+        fit_power_law(n, np.where(n == 64, 0.0, y))
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -100,16 +126,17 @@ def test_same_rng_same_interval():
 def test_bad_arguments_are_named(kwargs, match):
     n, y = _noisy_law(np.random.default_rng(0))
     with pytest.raises((ValueError, TypeError), match=match):
-        fit_rate(n, y, **kwargs)
+        fit_rate(n, y, **{"rng": np.random.default_rng(0), **kwargs})
 
 
 def test_bad_data_is_named():
     n, y = _noisy_law(np.random.default_rng(0))
+    rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="y must be positive"):
-        fit_rate(n, -y)
+        fit_rate(n, -y, rng=rng)
     with pytest.raises(ValueError, match="non-finite"):
-        fit_rate(n, np.where(n == 16, np.nan, y))
+        fit_rate(n, np.where(n == 16, np.nan, y), rng=rng)
     with pytest.raises(ValueError, match="same length"):
-        fit_rate(n, y[:-1])
+        fit_rate(n, y[:-1], rng=rng)
     with pytest.raises(ValueError, match="n must be > 1 when log_power"):
-        fit_rate(np.r_[1.0, n], np.r_[1.0, y], log_power=0.5)
+        fit_rate(np.r_[1.0, n], np.r_[1.0, y], log_power=0.5, rng=rng)

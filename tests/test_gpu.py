@@ -105,31 +105,31 @@ def test_weight_matching_of_gpu_networks_equals_host(cp, seed):
 
 
 def test_meanfield_training_on_gpu_follows_the_cpu_trajectory(cp, seed):
-    from otlmc.meanfield import MeanFieldNet, SGDSchedule, TeacherNetwork, init_particles, train
+    from otlmc.meanfield import MeanFieldNet, SGDSchedule, TeacherNetwork, init_particles, mf_train
 
     net = MeanFieldNet(3, "tanh")
     teacher = TeacherNetwork.random(3, 4, rng=np.random.default_rng(100 + seed))
     theta0 = init_particles(net, 512, rng=np.random.default_rng(seed))
     sched = SGDSchedule(eps=0.02, T=1.0, lam=0.01, tau=0.01, batch=1)
-    ref = train(net, theta0, teacher, sched, rng=np.random.default_rng(seed), kernel="numpy")
-    got = train(net, cp.asarray(theta0), teacher, sched, rng=np.random.default_rng(seed), kernel="numpy")
+    ref = mf_train(net, theta0, teacher, sched, rng=np.random.default_rng(seed), kernel="numpy")
+    got = mf_train(net, cp.asarray(theta0), teacher, sched, rng=np.random.default_rng(seed), kernel="numpy")
     assert isinstance(got, cp.ndarray)
     np.testing.assert_allclose(cp.asnumpy(got), ref, rtol=0, atol=1e-9)
 
 
 def test_device_noise_is_reproducible_and_has_the_cpu_law(cp):
-    from otlmc.meanfield import MeanFieldNet, SGDSchedule, TeacherNetwork, init_particles, train
+    from otlmc.meanfield import MeanFieldNet, SGDSchedule, TeacherNetwork, init_particles, mf_train
 
     net = MeanFieldNet(2, "tanh")
     teacher = TeacherNetwork.random(2, 4, rng=np.random.default_rng(7))
     theta0 = cp.asarray(init_particles(net, 4096, rng=np.random.default_rng(0)))
     # pure noise dynamics (s * tau dominant, no data pull): the spread grows like the CPU run's
     sched = SGDSchedule(eps=0.05, T=2.0, lam=0.0, tau=1.0, batch=1)
-    run = [train(net, theta0, teacher, sched, rng=np.random.default_rng(s), kernel="numpy",
-                 noise_source="device") for s in (3, 3, 4)]
+    run = [mf_train(net, theta0, teacher, sched, rng=np.random.default_rng(s), kernel="numpy",
+                    noise_source="device") for s in (3, 3, 4)]
     np.testing.assert_array_equal(cp.asnumpy(run[0]), cp.asnumpy(run[1]))
     assert not np.allclose(cp.asnumpy(run[0]), cp.asnumpy(run[2]))
-    host = train(net, theta0.get(), teacher, sched, rng=np.random.default_rng(3), kernel="numpy")
+    host = mf_train(net, theta0.get(), teacher, sched, rng=np.random.default_rng(3), kernel="numpy")
     # per-coordinate variance over 4096 particles: relative sd of a variance estimate ~ sqrt(2/4096)
     # = 2.2%; the band 10% is ~4.5 sd
     np.testing.assert_allclose(cp.asnumpy(run[0]).var(0), host.var(0), rtol=0.10)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otlmc.bounds import (
+from otlmc.theory import (
     lowrank_crossover_eta_exponent,
     lowrank_crossover_width,
     lowrank_participation_ratio,
@@ -107,8 +107,8 @@ def test_sandwich_every_draw(n, d, k, eta, seed):
     # projection is 1-Lipschitz, and the large matching is one candidate permutation.
     k = min(k, d - 1)
     rng = np.random.default_rng(seed)
-    A = sample_weights(n, d, rng=rng, dist="lowrank", k=k, eta=eta)
-    B = sample_weights(n, d, rng=rng, dist="lowrank", k=k, eta=eta)
+    A = sample_weights(n, d, rng=rng, law="lowrank", k=k, eta=eta)
+    B = sample_weights(n, d, rng=rng, law="lowrank", k=k, eta=eta)
     p = match_rows(A, B)
     full = np.sum((A - B[p]) ** 2, 1).mean()
     q = match_rows(A[:, :k], B[:, :k])
@@ -123,8 +123,8 @@ def test_thickness_is_the_mean_small_cost(rng):
     # mean delta^2 exactly; with n = 4000 rows and d - k = 7 its relative sd is
     # sqrt(2 / (7 * 4000)) = 0.85%, so 5% is ~6 sd. Seeds 0-99: sd 0.88%, largest gap 2.1%.
     d, k, eta, n = 10, 3, 0.05, 4000
-    A = sample_weights(n, d, rng=rng, dist="lowrank", k=k, eta=eta)
-    B = sample_weights(n, d, rng=rng, dist="lowrank", k=k, eta=eta)
+    A = sample_weights(n, d, rng=rng, law="lowrank", k=k, eta=eta)
+    B = sample_weights(n, d, rng=rng, law="lowrank", k=k, eta=eta)
     pi = rng.permutation(n)
     small = np.sum((A[:, k:] - B[pi, k:]) ** 2, 1).mean()
     assert small == pytest.approx(lowrank_thickness(d, k, eta) ** 2, rel=0.05)

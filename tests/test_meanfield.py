@@ -7,28 +7,28 @@ import math
 import numpy as np
 import pytest
 
+from otlmc.activations import ACTIVATIONS
 from otlmc.backend import cupy_available
 from otlmc.meanfield import (
-    CURVATURE,
-    NOISE_CONVENTION,
     IsotropicGaussians,
     MeanFieldNet,
+    NOISE_CONVENTION,
     SGDSchedule,
     TeacherNetwork,
     Workspace,
-    align,
+    align_particles,
     cloud_distances,
-    forward,
     init_particles,
     interpolation,
+    mf_forward,
+    mf_train,
     path_bound,
     path_bound_second_order,
-    power_law_ci,
     risk,
     step,
-    train,
     uniform_ball,
 )
+from otlmc.fit import fit_rate
 from otlmc.sweep import column, read_csv
 
 
@@ -43,7 +43,7 @@ def _problem(seed, n=300, d=3, batch=5, activation="tanh", bias=True):
 
 
 # ------------------------------------------------------------------------ kernels agree
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "arctan", "relu"])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("n,batch", [(1, 1), (300, 1), (700, 32)])
 def test_numba_step_matches_numpy_reference(activation, bias, n, batch):
@@ -63,10 +63,10 @@ def test_trajectories_agree_and_do_not_depend_on_threads():
     data = TeacherNetwork.random(3, 4, rng=np.random.default_rng(0))
     theta0 = init_particles(net, 600, rng=np.random.default_rng(1))  # 600 > one 256-neuron chunk
     sched = SGDSchedule(eps=0.02, T=1.0, lam=0.05, tau=0.1, batch=3)
-    ref = train(net, theta0, data, sched, rng=np.random.default_rng(2), kernel="numpy")
+    ref = mf_train(net, theta0, data, sched, rng=np.random.default_rng(2), kernel="numpy")
     # Fixed-chunk reductions: bit-identical whatever the thread count.
-    t1 = train(net, theta0, data, sched, rng=np.random.default_rng(2), kernel="numba", threads=1)
-    t2 = train(net, theta0, data, sched, rng=np.random.default_rng(2), kernel="numba", threads=2)
+    t1 = mf_train(net, theta0, data, sched, rng=np.random.default_rng(2), kernel="numba", threads=1)
+    t2 = mf_train(net, theta0, data, sched, rng=np.random.default_rng(2), kernel="numba", threads=2)
     assert np.array_equal(t1, t2)
     # 50 steps of a contracting-in-mean dynamics amplify 1e-16 round-off to at most ~1e-14 here.
     np.testing.assert_allclose(t1, ref, rtol=0, atol=1e-11)
@@ -97,7 +97,7 @@ def test_drift_equals_finite_difference_gradient(bias, batch, lam):
     new = step(net, theta, X, y, np.zeros_like(theta), s=s, lam=lam, tau=0.0, kernel="numba")
 
     def loss(th):
-        return np.sum((y - forward(net, th, X)) ** 2)
+        return np.sum((y - mf_forward(net, th, X)) ** 2)
 
     grad = np.zeros_like(theta)
     for i in range(theta.shape[0]):
@@ -149,7 +149,7 @@ def test_quadratic_potential_reaches_ar1_gibbs_variance(seed, d, lam, s, tau):
     rho = 1 - 2 * lam * s
     sched = SGDSchedule(eps=s, T=k * s, lam=lam, tau=tau)
     assert sched.n_steps == k
-    theta = train(net, np.zeros((N, D)), _ZeroData(d), sched, rng=np.random.default_rng(seed))
+    theta = mf_train(net, np.zeros((N, D)), _ZeroData(d), sched, rng=np.random.default_rng(seed))
     v_k = (2 * s * tau / D) * (1 - rho ** (2 * k)) / (1 - rho**2)
     v_inf = tau / (2 * D * lam * (1 - lam * s))
     assert abs(v_k - v_inf) / v_inf < 1e-3  # k steps suffice to be stationary
@@ -172,39 +172,29 @@ def test_schedule_xi_scales_the_step():
         return 1.0 + t
 
     sched = SGDSchedule(eps=0.1, T=1.0, lam=0.5, xi=xi)
-    out = train(net, theta0, _ZeroData(2), sched, rng=np.random.default_rng(0))
+    out = mf_train(net, theta0, _ZeroData(2), sched, rng=np.random.default_rng(0))
     factor = np.prod([1 - 2 * 0.5 * 0.1 * (1 + k * 0.1) for k in range(10)])
     np.testing.assert_allclose(out, factor * theta0, rtol=1e-13)
 
 
 # ------------------------------------------------------------- deterministic LMC facts
 @pytest.mark.parametrize("seed", range(10))
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "arctan"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "arctan", "identity"])
 def test_path_bounds_hold_for_every_sample(seed, activation):
     """THEORY.md §6.4 (linear) and the second-order bound are deterministic inequalities."""
     rng = np.random.default_rng(seed)
     net = MeanFieldNet(3, activation, bias=True)
     A = init_particles(net, 64, rng=rng, a_scale=3.0, w_scale=2.0)
     B = init_particles(net, 64, rng=rng, a_scale=3.0, w_scale=2.0)
-    Bt = B[align(A, B)]
+    Bt = B[align_particles(A, B)]
     X = 2.0 * rng.standard_normal((100, 3))
     y = np.zeros(100)
     res = interpolation(net, A, Bt, X, y, np.linspace(0, 1, 101))
-    F = np.stack([forward(net, (1 - t) * A + t * Bt, X) for t in res.ts])  # (T, n)
+    F = np.stack([mf_forward(net, (1 - t) * A + t * Bt, X) for t in res.ts])  # (T, n)
     dev = np.abs(F - ((1 - res.ts)[:, None] * F[0] + res.ts[:, None] * F[-1])).max(axis=0)  # (n,)
     assert np.all(dev <= path_bound(net, A, Bt, X) * (1 + 1e-12) + 1e-15)
     assert np.all(dev <= path_bound_second_order(net, A, Bt, X) * (1 + 1e-12) + 1e-15)
     assert res.err_max.max() == pytest.approx(dev.max(), rel=1e-12)
-
-
-def test_curvature_constants_are_the_sup_of_sigma_second_derivative():
-    z = np.linspace(-6, 6, 200001)
-    t = np.tanh(z)
-    s = 1 / (1 + np.exp(-z))
-    numeric = {"tanh": np.abs(-2 * t * (1 - t * t)).max(), "sigmoid": np.abs(s * (1 - s) * (1 - 2 * s)).max(),
-               "arctan": np.abs(-2 * z / (1 + z * z) ** 2).max()}
-    for name, v in numeric.items():
-        assert CURVATURE[name] == pytest.approx(v, rel=1e-8)
 
 
 def test_alignment_recovers_a_permuted_copy_with_zero_error():
@@ -212,7 +202,7 @@ def test_alignment_recovers_a_permuted_copy_with_zero_error():
     net = MeanFieldNet(2, "tanh")
     A = init_particles(net, 200, rng=rng)
     p = rng.permutation(200)
-    perm = align(A, A[p])
+    perm = align_particles(A, A[p])
     np.testing.assert_array_equal(A[p][perm], A)
     X = rng.standard_normal((50, 2))
     res = interpolation(net, A, A[p][perm], X, np.zeros(50), np.linspace(0, 1, 5))
@@ -220,7 +210,7 @@ def test_alignment_recovers_a_permuted_copy_with_zero_error():
     dist = cloud_distances(A, A[p])
     assert dist["w2_clouds"] == 0.0 and dist["w1_clouds"] < 1e-7
     # f is permutation invariant (up to summation order).
-    np.testing.assert_allclose(forward(net, A[p], X), forward(net, A, X), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(mf_forward(net, A[p], X), mf_forward(net, A, X), rtol=0, atol=1e-14)
 
 
 def test_cloud_w2_is_the_optimal_assignment_cost():
@@ -291,17 +281,9 @@ def test_bad_input_names_parameter_and_value():
     with pytest.raises(ValueError, match="not twice differentiable"):
         path_bound_second_order(MeanFieldNet(3, "relu", bias=True), theta, theta, X)
     with pytest.raises(ValueError, match=r"xi\(0.0\) == -1"):
-        train(net, theta, _ZeroData(3), SGDSchedule(eps=0.1, T=0.2, xi=lambda t: -1.0),
-              rng=np.random.default_rng(0))
+        mf_train(net, theta, _ZeroData(3), SGDSchedule(eps=0.1, T=0.2, xi=lambda t: -1.0),
+                 rng=np.random.default_rng(0))
     assert not MeanFieldNet(3, "relu").in_theorem and MeanFieldNet(3, "arctan").in_theorem
-
-
-def test_power_law_ci_on_exact_power_law():
-    n = np.repeat([16.0, 64.0, 256.0], 4)
-    y = 3.0 * n**-0.4
-    s, lo, hi = power_law_ci(n, y, rng=np.random.default_rng(0), n_boot=50)
-    assert s == pytest.approx(-0.4, abs=1e-12) and lo == pytest.approx(-0.4, abs=1e-12)
-    assert hi == pytest.approx(-0.4, abs=1e-12)
 
 
 # ----------------------------------------------------------------------- theory rates
@@ -320,12 +302,12 @@ def _risk_gap_slope(seed):
     ns, gaps = [], []
     for n in (16, 64, 256, 1024):
         for _ in range(8):
-            ra, rb = (risk(net, train(net, init_particles(net, n, rng=np.random.default_rng(c)), data, sched,
-                                      rng=np.random.default_rng(c.spawn(1)[0]), threads=1), Xte, yte)
+            ra, rb = (risk(net, mf_train(net, init_particles(net, n, rng=np.random.default_rng(c)), data, sched,
+                                         rng=np.random.default_rng(c.spawn(1)[0]), threads=1), Xte, yte)
                       for c in ss.spawn(2))
             ns.append(n)
             gaps.append(abs(ra - rb))
-    return power_law_ci(np.array(ns, float), np.array(gaps), rng=np.random.default_rng(0), n_boot=10)[0]
+    return fit_rate(np.array(ns, float), np.array(gaps), n_boot=0, weighted=False).slope
 
 
 @pytest.mark.slow
@@ -408,8 +390,8 @@ def test_cupy_step_matches_numpy_reference():
     np.testing.assert_allclose(cp.asnumpy(gpu), ref, rtol=0, atol=1e-10)
     data = TeacherNetwork.random(3, 4, rng=np.random.default_rng(0))
     sched = SGDSchedule(eps=0.02, T=0.4, lam=0.05, tau=0.1, batch=3)
-    cpu = train(net, theta, data, sched, rng=np.random.default_rng(2), kernel="numpy")
-    dev = train(net, cp.asarray(theta), data, sched, rng=np.random.default_rng(2), kernel="numpy")
+    cpu = mf_train(net, theta, data, sched, rng=np.random.default_rng(2), kernel="numpy")
+    dev = mf_train(net, cp.asarray(theta), data, sched, rng=np.random.default_rng(2), kernel="numpy")
     np.testing.assert_allclose(cp.asnumpy(dev), cpu, rtol=0, atol=1e-9)
 
 
@@ -441,7 +423,7 @@ def test_benchmark_quick_run_returns_a_checked_table():
 def test_noise_source_is_checked():
     net = MeanFieldNet(2, "tanh")
     with pytest.raises(ValueError, match="noise_source='gpu' is not known"):
-        train(net, init_particles(net, 8, rng=np.random.default_rng(0)),
-              TeacherNetwork.random(2, 2, rng=np.random.default_rng(0)),
-              SGDSchedule(eps=0.1, T=0.2, lam=0.0, tau=0.1, batch=1), rng=np.random.default_rng(0),
-              noise_source="gpu")
+        mf_train(net, init_particles(net, 8, rng=np.random.default_rng(0)),
+                 TeacherNetwork.random(2, 2, rng=np.random.default_rng(0)),
+                 SGDSchedule(eps=0.1, T=0.2, lam=0.0, tau=0.1, batch=1), rng=np.random.default_rng(0),
+                 noise_source="gpu")

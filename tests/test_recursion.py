@@ -1,4 +1,4 @@
-"""Tests of otlmc.recursion: hand-computed values, oracles, deterministic bounds, calibrated rates."""
+"""Tests of the depth recursions (otlmc.theory.widths, otlmc.measure): hand values, oracles, bounds, rates."""
 from __future__ import annotations
 
 import itertools
@@ -12,17 +12,16 @@ from scipy.optimize import linear_sum_assignment
 from otlmc.barrier import layer_gaps, t_grid
 from otlmc.fit import fit_power_law
 from otlmc.matching import align, weight_matching
-from otlmc.recursion import (
+from otlmc.measure import measure_layer_constants, sigma_matching_cost
+from otlmc.theory import (
     lemma41_recursion,
     lemma41_step,
     low_dim_gain,
     low_dim_minimal_widths_log10,
-    measure_layer_constants,
     minimal_widths_from_constants,
     minimal_widths_log10,
     relu_second_moment,
     required_width,
-    sigma_matching_cost,
     tightness_rate,
 )
 from otlmc.sampling import sample_inputs, sample_mlp, sample_weights

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from otlmc.rng import cell_streams, check_rng, stable_hash
+from otlmc.rng import analysis_rng, cell_streams, check_rng, stable_hash
 
 
 def test_stable_hash_ignores_key_order_and_int_float_spelling():
@@ -34,3 +34,25 @@ def test_bad_rng_and_seed():
         check_rng(np.random.RandomState(0))
     with pytest.raises(ValueError, match="root_seed=-1"):
         cell_streams({"a": 1}, -1)
+
+
+def test_analysis_streams_come_from_the_root_seed_and_the_purpose():
+    a = analysis_rng(3, "fit deviation d=5").random(4)
+    np.testing.assert_array_equal(analysis_rng(3, "fit deviation d=5").random(4), a)  # reproducible
+    assert not np.array_equal(analysis_rng(4, "fit deviation d=5").random(4), a)  # root seed enters
+    assert not np.array_equal(analysis_rng(3, "fit deviation d=6").random(4), a)  # purpose enters
+    # a fixed value: the stream must not change between processes (no Python hash, no offsets)
+    ss = np.random.SeedSequence(entropy=[int(stable_hash({"analysis": "x"}, 32)[i:i + 8], 16)
+                                         for i in range(0, 32, 8)] + [7])
+    np.testing.assert_array_equal(analysis_rng(7, "x").random(3), np.random.Generator(np.random.PCG64(ss)).random(3))
+    # never one of a cell's streams
+    cell = cell_streams({"analysis": "x"}, 7)
+    assert all(not np.array_equal(g.random(3), analysis_rng(7, "x").random(3)) for g in cell.values())
+
+
+@pytest.mark.parametrize("args, match", [((-1, "x"), "root_seed=-1"), ((1.5, "x"), "root_seed=1.5"),
+                                         ((True, "x"), "root_seed=True"), ((0, ""), "purpose=''"),
+                                         ((0, 3), "purpose=3")])
+def test_analysis_rng_names_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        analysis_rng(*args)

@@ -10,7 +10,6 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 
-from otlmc.assignment import linear_assignment
 from otlmc.transport import (
     cost_matrix,
     emd_exact,
@@ -20,6 +19,7 @@ from otlmc.transport import (
     sq_distances,
     wasserstein_1d,
 )
+from otlmc.transport.assignment import linear_assignment
 
 
 def brute_force_wp(X, Y, p):

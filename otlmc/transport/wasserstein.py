@@ -13,10 +13,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import ot
 
-from ._validation import check_array, check_real
+from .._validation import check_array, check_real
+from ..backend import to_numpy, xp_of
 from .assignment import linear_assignment
-from .backend import to_numpy, xp_of
 
 
 def _pair(X, Y):
@@ -105,8 +106,6 @@ def emd_exact(a, b, C, *, max_iter: int | None = None) -> float:
     ``max_iter`` defaults to ``max(1e5, 50 n m)``: POT's own default (1e5) stops early on large
     problems (W_2 ~4% low at n = 4096) with only a warning. A stop before optimality raises.
     """
-    import ot
-
     C = np.ascontiguousarray(to_numpy(C), dtype=np.float64)
     n, m = C.shape
     max_iter = int(max(100_000, 50 * n * m)) if max_iter is None else max_iter
@@ -143,8 +142,6 @@ def empirical_wasserstein(X, Y, p: float = 2.0, *, a=None, b=None) -> float:
 
 def wasserstein_1d(x, y, p: float = 1.0) -> float:
     """Exact ``W_p`` between two 1-D samples with uniform weights (quantile coupling)."""
-    import ot
-
     p = check_real("p", p, min_value=1.0)
     x = check_array("x", to_numpy(x), ndim=1)
     y = check_array("y", to_numpy(y), ndim=1)

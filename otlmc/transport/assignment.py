@@ -38,8 +38,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ._validation import check_array
-from .backend import to_numpy
+from .._validation import check_array
+from ..backend import to_numpy
 
 try:  # numba is a core dependency; the guard keeps a pure-scipy path if it is broken
     import numba as _nb

@@ -1,6 +1,9 @@
 """Fused numba CPU kernel for one noisy SGD step of a mean-field two-layer network.
 
-Private module: :mod:`otlmc.meanfield` validates inputs and calls :func:`sgd_step_kernel`.
+Kernel module: :mod:`otlmc.meanfield.sgd` validates inputs and calls :func:`sgd_step_kernel`.
+Activations are specialised here (one branch per name, ``code`` an integer) but the names come
+from the registry :data:`otlmc.activations.ACTIVATIONS`: :data:`ACT_CODES` covers every entry, and
+an entry the kernel does not know fails at import.
 
 Layout: ``theta`` is ``(N, D)`` with columns ``[a, w_1..w_d, (c)]``. One call does two
 parallel passes over neurons and no allocation:
@@ -23,9 +26,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..activations import ACTIVATIONS
+
 CHUNK = 256
 
-ACT_CODES = {"tanh": 0, "sigmoid": 1, "arctan": 2, "relu": 3}
+#: branch of :func:`_act` / :func:`_dact` per activation name (order of the branches below)
+_KERNEL_ORDER = ("tanh", "sigmoid", "arctan", "relu", "identity")
+if set(ACTIVATIONS) - set(_KERNEL_ORDER):  # pragma: no cover - guards a registry change
+    raise ImportError(f"the mean-field kernel has no branch for {sorted(set(ACTIVATIONS) - set(_KERNEL_ORDER))}.")
+ACT_CODES = {name: _KERNEL_ORDER.index(name) for name in ACTIVATIONS}
 
 
 @njit(cache=True, inline="always")
@@ -44,7 +53,9 @@ def _act(z, code):
         return 1.0 / (1.0 + np.exp(-z))
     if code == 2:
         return np.arctan(z)
-    return z if z > 0.0 else 0.0
+    if code == 3:
+        return z if z > 0.0 else 0.0
+    return z
 
 
 @njit(cache=True, inline="always")
@@ -56,7 +67,9 @@ def _dact(z, sz, code):
         return sz * (1.0 - sz)
     if code == 2:
         return 1.0 / (1.0 + z * z)
-    return 1.0 if z > 0.0 else 0.0
+    if code == 3:
+        return 1.0 if z > 0.0 else 0.0
+    return 1.0
 
 
 @njit(cache=True, parallel=True)
