@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from otlmc.barrier import evaluate_path, t_grid
-from otlmc.bounds import lowrank_crossover_eta_exponent, multiscale_w2
+from otlmc.bounds import deviation_rate, multiscale_w2
 from otlmc.claims import Claim
 from otlmc.crossover import crossovers, curve, needed_widths
 from otlmc.declare import Sim, param
@@ -77,7 +77,8 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     dev = evaluate_path(nets[0], permute(nets[1], matched.perms), X, ts=t_grid(cfg.t_points))
     w2, w2_large, w2_upper = (float(np.sqrt(c)) for c in (matched.costs[0], large, large + small_under_large))
     return {"w2_layer1": w2, "w2_large": w2_large, "w2_upper": w2_upper,
-            "small_share": float(max(matched.costs[0] - large, 0.0) / matched.costs[0]) if matched.costs[0] > 0 else 0.0,
+            "small_share": float(max(matched.costs[0] - large, 0.0) / matched.costs[0])
+            if matched.costs[0] > 0 else 0.0,
             "sandwich_ok": int(w2_large <= w2 * (1 + 1e-9) + 1e-12 and w2 <= w2_upper * (1 + 1e-9) + 1e-12),
             "aligned_deviation_rms_max_t": dev.summary()["deviation_rms_max_t"]}
 
@@ -89,13 +90,14 @@ def _style(ax, title, **kw):
     ax.set_title(title, fontsize=8)
 
 
-def n_min(cfg: Config) -> int:
+def n_min(cfg: Config) -> int:  # the fits keep at least three widths
     return min(cfg.fit_min_width, sorted(cfg.widths)[-3])
 
 
 def tables(rows, cfg: Config) -> dict:
-    return {"crossover": crossovers(rows, d=cfg.d, ks=cfg.ks, etas=cfg.etas, n_min=n_min(cfg), convention=CONVENTION),
-            "needed": needed_widths(rows, ks=cfg.ks, etas=cfg.etas, n_targets=cfg.n_targets, n_min=n_min(cfg))}
+    out = {"crossover": crossovers(rows, d=cfg.d, ks=cfg.ks, etas=cfg.etas, n_min=n_min(cfg), convention=CONVENTION),
+           "needed": needed_widths(rows, ks=cfg.ks, etas=cfg.etas, n_targets=cfg.n_targets, n_min=n_min(cfg))}
+    return {name: t for name, t in out.items() if t}  # "needed" is empty when the eta = 0 ranges do not overlap
 
 
 def claims(cfg: Config) -> list[Claim]:
@@ -105,15 +107,16 @@ def claims(cfg: Config) -> list[Claim]:
              where=lambda s: None if s["eta"] == 0 else "eta > 0: the rows are not k-dimensional (see crossover_width)",
              log_power=lambda s: effective_log_power(w2_law(s["k"], "gaussian", n_min=lo)[0], lo, hi))
     measure = lambda rows: [({"k": r["k"], "eta": r["eta"]}, r["n_star_measured"], r["n_star_predicted"])  # noqa: E731
-                            for r in tables(rows, cfg)["crossover"] if r["measured_flag"] == "inside"]
+                            for r in tables(rows, cfg).get("crossover", []) if r["measured_flag"] == "inside"]
     return [
         Claim("w2_rate_rank_k", "rate", "rows of exact rank k (eta = 0): W_2 falls like n^-1/k",
               f"{FERBACH}, §5.4 (Assumption 8); docs/theory.md §1", "w2_layer1",
               theory=lambda s: w2_law(s["k"], "gaussian", n_min=lo)[0].exponent,
               corrections=lambda s: rate_corrections(s["k"], "gaussian"), **c),
-        Claim("deviation_rank_k", "upper_bound", "eta = 0: the aligned deviation falls at least like n^-1/k, "
-              "i.e. the width needed for deviation eps grows at most like eps^-k (exponent = -1/slope)",
-              f"{FERBACH}, Thm 5.4", "aligned_deviation_rms_max_t", theory=lambda s: -1.0 / s["k"], **c),
+        Claim("deviation_rank_k", "upper_bound", "eta = 0: the aligned deviation falls at least like W_2 (n^-1/k for "
+              "k >= 3), i.e. the width needed for deviation eps grows at most like eps^-k (exponent = -1/slope)",
+              f"{FERBACH}, Thm 5.4", "aligned_deviation_rms_max_t",
+              theory=lambda s: deviation_rate(s["k"]).exponent, **c),
         Claim("crossover_width", "crossover", "W_2 leaves n^-1/k at n* = (A_k/delta)^k, delta = sqrt(2 eta (d-k)/k) "
               "(measured: W_2(eta)^2 = 2 W_2(0)^2; only crossings inside the widths are judged). Tolerance x4 "
               "in n* is x4^(1/k) = 1.3-1.6 in the length scale delta", f"{FERBACH}, §5.4; Weed & Bach 2019",
@@ -121,7 +124,7 @@ def claims(cfg: Config) -> list[Claim]:
         Claim("sandwich_lower", "inequality", "W_2 of the large components <= W_2 of the rows (projection is "
               "1-Lipschitz; two independent assignment solves)", "Weed & Bach 2019; docs/theory.md §1",
               "w2_large", bound="w2_layer1", by=("eta",),
-              where=lambda s: "eta = 0: both sides are the same optimal cost (equal up to rounding)" if s["eta"] == 0 else None),
+              where=lambda s: None if s["eta"] else "eta = 0: both sides are one optimal cost (equal up to rounding)"),
         Claim("sandwich_upper", "inequality", "W_2 of the rows <= cost of the large-component matching (one candidate "
               "permutation)", "Weed & Bach 2019; docs/theory.md §1", "w2_layer1", bound="w2_upper",
               where=lambda s: "ties (matchings that coincide) differ by 1 ulp between two solver calls and the engine "
@@ -132,13 +135,13 @@ def claims(cfg: Config) -> list[Claim]:
 def plot(rows, cfg: Config, verdicts):
     fig, axes = plt.subplots(3, len(cfg.ks) + 1, figsize=(4.6 * (len(cfg.ks) + 1), 12.5), squeeze=False)
     colors = {eta: plt.get_cmap("viridis")(i / max(1, len(cfg.etas) - 1)) for i, eta in enumerate(cfg.etas)}
-    cross, need = (tables(rows, cfg)[s] for s in ("crossover", "needed"))
+    cross, need = (tables(rows, cfg).get(s, []) for s in ("crossover", "needed"))
     for j, k in enumerate(cfg.ks):
         for i, (metric, ylabel) in enumerate(METRICS.items()):
             ax = axes[i, j]
             for eta in cfg.etas:
-                sub = [r for r in rows if r["k"] == k and r["eta"] == eta]
-                loglog_panel(ax, sub, "width", [(metric, f"$\\eta$={eta:g}", colors[eta])], verdicts=verdicts,
+                loglog_panel(ax, [r for r in rows if r["k"] == k and r["eta"] == eta], "width",
+                             [(metric, f"$\\eta$={eta:g}", colors[eta])], verdicts=verdicts,
                              setting=f"k={k}, eta={eta}", ylabel=ylabel, theory_label=f"$n^{{-1/{k}}}$",
                              theory_slope=-1.0 / k if eta == 0 else None)
                 for c in (c for c in cross if c["k"] == k and c["eta"] == eta and i == 0):
@@ -157,29 +160,20 @@ def plot(rows, cfg: Config, verdicts):
                     color=colors[eta], label=f"$\\eta$={eta:g}")
         ax.axhline(-1.0 / k, color="k", ls="--", lw=1, label=f"$-1/k$ = {-1 / k:+.3f}")
         ax.axhline(-1.0 / cfg.d, color="gray", ls="-.", lw=1, label=f"$-1/d$ = {-1 / cfg.d:+.3f}")
-        _style(ax, f"k = {k}: local slopes between consecutive widths", xscale="log", xlabel="hidden width n (geometric midpoint)",
-               ylabel="local slope of $\\log W_2$", ylim=(-0.7, 0.05))
+        _style(ax, f"k = {k}: local slopes between consecutive widths", xscale="log",
+               xlabel="hidden width n (geometric midpoint)", ylabel="local slope of $\\log W_2$", ylim=(-0.7, 0.05))
     ax = axes[0, -1]
     vs = [v for v in verdicts if v["claim"] == "crossover_width"]
     for v in vs:
         ax.plot(v["theory"], v["value"], "o", color="C0" if v["verdict"] == "consistent" else "C3", ms=6)
         ax.annotate(v["setting"], (v["theory"], v["value"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    lim = np.array([min(min(cfg.widths), *(v["theory"] for v in vs)) / 2, max(max(cfg.widths), *(v["theory"] for v in vs)) * 2])
+    scale = [*cfg.widths, *(v["theory"] for v in vs)]
+    lim = np.array([min(scale) / 2, max(scale) * 2])
     ax.plot(lim, lim, "k-", lw=1, label="measured = predicted")
     ax.fill_between(lim, lim / 4, lim * 4, color="gray", alpha=0.15, label="tolerance x4 (claim)")
     _style(ax, "crossover width (red: inconsistent)", xscale="log", yscale="log",
            xlabel="predicted $n^* = (A_k/\\delta)^k$", ylabel="measured: $W_2(\\eta)^2 = 2 W_2(0)^2$")
     ax = axes[1, -1]
-    for j, k in enumerate(cfg.ks):
-        cs = [c for c in cross if c["k"] == k]
-        ax.plot([c["eta"] for c in cs], [c["n_star_predicted"] for c in cs], "--", color=f"C{j}", lw=1,
-                label=f"k={k} predicted (slope {lowrank_crossover_eta_exponent(k, convention=CONVENTION):+.1f})")
-        ok = [c for c in cs if c["measured_flag"] == "inside"]
-        ax.plot([c["eta"] for c in ok], [c["n_star_measured"] for c in ok], "o", color=f"C{j}", label=f"k={k} measured")
-    ax.axhspan(min(cfg.widths), max(cfg.widths), color="C2", alpha=0.07, label="measured widths")
-    _style(ax, "$n^* \\propto \\eta^{-k/2}$ (variance convention)", xscale="log", yscale="log",
-           xlabel="$\\eta$ (small eigenvalues $\\eta/k$)", ylabel="crossover width $n^*$")
-    ax = axes[2, -1]
     for i, eps in enumerate(sorted({r["eps"] for r in need})):
         sub = [r for r in need if r["eps"] == eps and r["eta"] == 0.0]
         ax.plot([r["k"] for r in sub], [r["n_needed"] for r in sub], "o-", color=f"C{i}", ms=5,
@@ -188,8 +182,13 @@ def plot(rows, cfg: Config, verdicts):
                 label=f"$(c_k/\\varepsilon)^k$, $\\varepsilon$={eps:.3g}")
     _style(ax, "width needed (Thm 5.4: $\\varepsilon^{-k}$, $c_k$ measured on $\\eta$=0)", yscale="log",
            xticks=list(cfg.ks), xlabel="k", ylabel="width n with aligned deviation $\\leq \\varepsilon$")
-    fig.suptitle(f"Assumption 8 rows in $R^{{{cfg.d}}}$ (eigenvalues 1/k x k, $\\eta$/k x (d-k)); {cfg.d}-n-{cfg.n_out} {cfg.activation} "
-                 f"pairs, weight matching; mean $\\pm$ 95% CI over {cfg.replicates} pairs; fits n $\\geq$ {n_min(cfg)}", fontsize=9)
+    axes[2, -1].axis("off")
+    axes[2, -1].text(0, 1, "verdicts (lowrank_fits.csv):\n" + "\n".join(
+        f"{v['claim']} [{v['setting']}]: {v['verdict']}" for v in verdicts if v["value"] not in (None, "")),
+        va="top", fontsize=6, family="monospace", transform=axes[2, -1].transAxes)
+    fig.suptitle(f"Assumption 8 rows in $R^{{{cfg.d}}}$ (eigenvalues 1/k x k, $\\eta$/k x (d-k)); "
+                 f"{cfg.d}-n-{cfg.n_out} {cfg.activation} pairs, weight matching; mean $\\pm$ 95% CI over {cfg.replicates} pairs; "
+                 f"fits n $\\geq$ {n_min(cfg)}", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -116,9 +116,9 @@ def plot(rows, cfg: Config, verdicts):
             for dist in (x for x in cfg.dists if x != "gaussian"):
                 _, mo, _ = mean_ci([r for r in rows if r["d"] == d and r["dist"] == dist], "width", metric)
                 f = next(t for t in ratios if t["d"] == d and t["dist"] == dist and t["metric"] == metric)
+                ok = "within" if f["within_factor"] else "NOT within"
                 ax.plot(lv, mo / mg, "o-" if j == 0 else "s--", ms=4, color=LAW_COLOR.get(dist),
-                        label=f"{dist}, d={d}: ratio {f['constant_ratio']:.2f} "
-                              f"({'within' if f['within_factor'] else 'NOT within'} x{cfg.factor:g} for n >= {f['n_min']:g})")
+                        label=f"{dist}, d={d}: ratio {f['constant_ratio']:.2f} ({ok} x{cfg.factor:g}, n >= {f['n_min']:g})")
         ax.axhspan(1 / cfg.factor, cfg.factor, color="C2", alpha=0.08, label=f"within a factor {cfg.factor:g}")
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_xscale("log", base=2)
