@@ -9,10 +9,10 @@ writes them) and computes nothing random:
 - :func:`per_level`: a column reduced per value of an axis (mean, min, ...);
 - :func:`inverted_curve`: the width at which the mean curve of a metric first reaches each of
   ``n_eps`` targets inside its measured range (log-log interpolation,
-  :func:`otlmc.recursion.required_width`);
+  :func:`otlmc.theory.required_width`);
 - :func:`rate_prefactor`: the constant ``c`` of ``E y = c n^exponent`` at a fixed exponent;
 - :func:`lemma41_plugin_widths`: Lemma 5.1's one-layer width with constants measured on the
-  table (:func:`otlmc.recursion.minimal_widths_from_constants`), against the measured one.
+  table (:func:`otlmc.theory.minimal_widths_from_constants`), against the measured one.
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def inverted_curve(rows: Sequence[Mapping], metric: str, *, n_eps: int, axis: st
     """Targets ``eps`` and the widths at which the mean curve of ``metric`` first reaches them.
 
     The ``n_eps`` targets are log-spaced from the curve's minimum to its value at the smallest
-    width, so no extrapolation is needed (:func:`otlmc.recursion.required_width`).
+    width, so no extrapolation is needed (:func:`otlmc.theory.required_width`).
 
     Returns ``(eps (n_eps,), widths (n_eps,))``.
     """
@@ -120,11 +120,11 @@ def lemma41_plugin_widths(rows: Sequence[Mapping], d: int, *, n_eps: int, n_min:
     """Width needed for the layer-1 gap ``sqrt(E_1) <= eps``: measured against Lemma 4.1's plug-in.
 
     ``rows`` are the cells of one input dimension ``d`` with columns ``E_layer1``, ``C1_layer1``,
-    ``C2_layer1`` and ``Ebar_layer1`` (:func:`otlmc.recursion.measure_layer_constants`).
+    ``C2_layer1`` and ``Ebar_layer1`` (:func:`otlmc.measure.measure_layer_constants`).
     Measured: the mean ``E_1`` curve inverted at ``eps^2`` (:func:`inverted_curve`). Plug-in:
     Lemma 5.1's one-layer width with ``C_1 = c_1 n^{-2/d}`` (``c_1`` from :func:`rate_prefactor`
     over widths ``>= n_min``), the mean ``C_2`` and the mean ``Ebar_0``
-    (:func:`otlmc.recursion.minimal_widths_from_constants`). The rate model is asymptotic
+    (:func:`otlmc.theory.minimal_widths_from_constants`). The rate model is asymptotic
     (``d >= 5``); for smaller ``d`` this is an estimate only.
 
     Returns ``{"eps", "measured", "plugin"}`` (each ``(n_eps,)``) and the scalars ``"c1"``, ``"Ebar0"``.

@@ -5,7 +5,7 @@ Two random MLPs ``d - n - ... - n - 1`` (``L`` hidden layers of width ``n``) wit
 table records, layer by layer: the matching cost ``W_2`` of the row measures (aligned and not),
 Property 1's gap ``E_l = max_t (1/m_l) E_x |H_l(M_t) - H_l^A|^2`` on the path, the constants
 ``C_1, C_2, Ebar`` of Lemma 4.1 measured on the same pair and the recursion
-``E_{l+1} <= 2 C_2 E_l + 2 C_1 m_l Ebar_l`` evaluated with them (``otlmc.recursion``); for the
+``E_{l+1} <= 2 C_2 E_l + 2 C_1 m_l Ebar_l`` evaluated with them (``otlmc.theory``); for the
 whole network, the output deviation of the mean network and the barrier. Layer 1's rows live in
 ``R^d``, deeper rows in ``R^n``, where ``n`` points are far too few for ``W_2`` to be small: the
 reason the theorems need widths growing like a tower in depth (docs/theory.md §2).

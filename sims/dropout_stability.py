@@ -5,7 +5,7 @@ inputs uniform on the sphere of radius ``sqrt(d)``. Per cell (``d``, width ``m``
 fraction ``q``, replicate) ``round(q m)`` random neurons are dropped and the kept set ``S``
 renormalised, ``f_S = (1/|S|) sum_{i in S} sigma(<w_i, x>)``. On every input the table compares
 ``|f(x) - f_S(x)|`` with the bound ``(|S^c| / m) Lip(sigma) |x| W_1(mu_S, mu_{S^c})`` (exact
-``W_1``, ``otlmc.bounds.dropout_stability``). ``W_1`` of two samples of a density in ``R^d``
+``W_1``, ``otlmc.measure.dropout_stability``). ``W_1`` of two samples of a density in ``R^d``
 decays like ``m^{-1/d}`` (``d >= 3``), so the bound does; the error is a subsample-mean
 deviation, ``E|f - f_S|^2 = (q / (1 - q)) s_x^2 / (m - 1)``, i.e. ``m^{-1/2}``: the bound is
 loose by ``m^{1/2 - 1/d}`` (docs/theory.md §2, §1).
@@ -83,7 +83,7 @@ def claims(cfg: Config) -> list[Claim]:
               f"{B14}; docs/theory.md §1", "bound_rms", theory=lambda s: -1.0 / s["d"], where=low_d, **fit),
         Claim("error_rate", "rate", "the dropout error falls like m^(-1/2): E|f - f_S|^2 = (q/(1-q)) s_x^2/(m-1) "
               "(subsample mean without replacement), so the bound is loose by m^(1/2 - 1/d)",
-              "exact law of the subsample mean (otlmc.bounds.dropout_error_mean_square)", "error_rms",
+              "exact law of the subsample mean (otlmc.measure.dropout_error_mean_square)", "error_rms",
               theory=-0.5, **fit),
     ]
 

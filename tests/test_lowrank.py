@@ -1,7 +1,6 @@
 """Approximately low-dimensional rows (Assumption 8): spectrum, Weed-Bach crossover, rates, the sim."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import numpy as np
@@ -18,9 +17,13 @@ from otlmc.theory import (
     multiscale_w2,
     participation_ratio,
 )
+from otlmc.claims import VERDICTS, evaluate_all
+from otlmc.crossover import crossovers
+from otlmc.declare import quick_config
 from otlmc.fit import fit_rate
+from otlmc.runner import run
 from otlmc.sampling import lowrank_spectrum, sample_weights
-from otlmc.sweep import make_cells, read_csv, run_cells
+from otlmc.sweep import make_cells, run_cells
 from otlmc.transport import match_rows
 from sims import lowrank as lr
 
@@ -133,7 +136,7 @@ def test_thickness_is_the_mean_small_cost(rng):
 # ------------------------------------------------------------------ rates and crossover (statistical)
 def _rows(cfg, seed):
     grid = {"k": list(cfg.ks), "eta": list(cfg.etas), "width": list(cfg.widths)}
-    return run_cells(lambda p, s: lr.cell(cfg, p, s), make_cells(grid, cfg.replicates), sim=lr.NAME,
+    return run_cells(lambda p, s: lr.cell(cfg, p, s), make_cells(grid, cfg.replicates), sim=lr.SIM.name,
                      root_seed=seed)
 
 
@@ -168,7 +171,7 @@ def test_pure_rank_k_rate():
 ])
 def test_crossover_lands_near_prediction(k, eta, lo, hi):
     cfg = replace(lr.Config(), ks=(k,), etas=(0.0, eta), **SMALL)
-    cross = lr.crossovers(_rows(cfg, 0), cfg)
+    cross = crossovers(_rows(cfg, 0), d=cfg.d, ks=cfg.ks, etas=cfg.etas, n_min=lr.n_min(cfg))
     assert len(cross) == 1
     c = cross[0]
     assert c["measured_flag"] == "inside", c
@@ -176,50 +179,47 @@ def test_crossover_lands_near_prediction(k, eta, lo, hi):
 
 
 # ------------------------------------------------------------------ the sim
-def test_sim_quick(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert lr.main(["--quick", "--out", str(out), "--no-progress"]) == 0
-    for ext in ("csv", "json", "png", "pdf"):
-        assert (out / f"{lr.NAME}.{ext}").stat().st_size > 0
-    rows = read_csv(out / f"{lr.NAME}.csv")
-    meta = json.loads((out / f"{lr.NAME}.json").read_text())
-    cfg = replace(lr.Config(), **lr.QUICK)
-    assert len(rows) == len(cfg.ks) * len(cfg.etas) * len(cfg.widths) * cfg.replicates == meta["n_cells"]
+def test_quick_table_claims_and_derived_tables():
+    cfg = quick_config(lr.Config)
+    rows = _rows(cfg, 0)
+    assert len(rows) == len(cfg.ks) * len(cfg.etas) * len(cfg.widths) * cfg.replicates
     assert all(r["sandwich_ok"] == 1 for r in rows)
-    fits = read_csv(out / f"{lr.NAME}_fits.csv")
-    assert len(fits) == 2 * len(cfg.ks) * len(cfg.etas)
-    for f in fits:
-        if f["verdict"] in ("inside", "outside"):
-            assert (f["verdict"] == "inside") == (f["ci_low"] <= f["theory_exponent"] <= f["ci_high"])
-    assert "violated in 0 cells" in capsys.readouterr().out
-    first = (out / f"{lr.NAME}_crossover.csv").read_text()
-    lr.main(["--quick", "--out", str(out), "--no-progress"])  # resume: every cell reused, same tables
-    assert (out / f"{lr.NAME}_crossover.csv").read_text() == first
+    verdicts = evaluate_all(lr.claims(cfg), rows, sim="lowrank")
+    assert {v.verdict for v in verdicts} <= set(VERDICTS)
+    for v in verdicts:
+        if v.kind == "rate" and v.value is not None:
+            assert (v.verdict == "consistent") == (v.ci_low <= v.theory <= v.ci_high)
+        if v.kind in ("rate", "upper_bound"):  # judged at eta = 0 only, against -1/k
+            assert (v.value is None) == (not v.setting.endswith("eta=0.0"))
+    extra = lr.tables(rows, cfg)
+    inside = [c for c in extra["crossover"] if c["measured_flag"] == "inside"]
+    cross = [v for v in verdicts if v.claim == "crossover_width"]
+    assert [(v.value, v.theory) for v in cross] == [(c["n_star_measured"], c["n_star_predicted"]) for c in inside]
+    lower = [v for v in verdicts if v.claim == "sandwich_lower"]
+    assert [v.verdict for v in lower] == ["not applicable", "consistent"]  # eta = 0: equal by construction
 
 
-def test_sim_reproducible_across_n_jobs():
-    cfg = replace(lr.Config(), **lr.QUICK)
+def test_same_seed_same_table_any_order():
+    cfg = quick_config(lr.Config)
     grid = {"k": [3], "eta": [0.0, 0.1], "width": [8, 16]}
 
-    def table(seed, n_jobs):
-        rows = run_cells(lambda p, s: lr.cell(cfg, p, s), make_cells(grid, cfg.replicates), sim=lr.NAME,
-                         root_seed=seed, n_jobs=n_jobs)
+    def table(seed, order=slice(None)):
+        rows = run_cells(lambda p, s: lr.cell(cfg, p, s), make_cells(grid, cfg.replicates)[order], sim=lr.SIM.name,
+                         root_seed=seed)
         rows = sorted(rows, key=lambda r: tuple(str(r[k]) for k in (*grid, "replicate")))
         return [{k: v for k, v in r.items() if k != "cell_seconds"} for r in rows]
 
-    base = table(5, 1)
-    assert table(5, 2) == base
-    assert table(6, 1) != base
+    base = table(5)
+    assert table(5, slice(None, None, -1)) == base
+    assert table(6) != base
 
 
-def test_help_and_bad_flags(capsys):
-    with pytest.raises(SystemExit) as e:
-        lr.main(["--help"])
-    assert e.value.code == 0
-    assert "--quick" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="replicates"):
-        lr.main(["--quick", "--replicates", "1", "--no-progress"])
-    with pytest.raises(SystemExit, match="must include 0"):
-        lr.main(["--quick", "--etas", "0.1", "--no-progress"])
-    with pytest.raises(SystemExit, match="ks must lie"):
-        lr.main(["--quick", "--ks", "10", "--no-progress"])
+@pytest.mark.parametrize("argv, match", [
+    (["--replicates", "1"], "--replicates == 1"),
+    (["--etas", "0.1"], "must include 0"),
+    (["--ks", "10"], "--ks must lie in [1, d - 1]"),
+    (["--widths", "16", "32"], "at least three widths"),
+])
+def test_bad_values_name_the_flag(tmp_path, capsys, argv, match):
+    assert run(lr.SIM, ["--quick", "--out", str(tmp_path), "--no-progress", *argv]) == 2
+    assert match in capsys.readouterr().err

@@ -123,14 +123,20 @@ def test_fits_are_per_setting_of_the_other_grid_axes():
     assert fits[0].slope == pytest.approx(-1 / 3, abs=0.02) and fits[1].slope == pytest.approx(-1 / 12, abs=0.02)
 
 
-def test_theory_hooks_of_the_multi_axis_sims():
-    from sims import dimension_scaling, dropout_stability
+def test_claims_of_dimension_scaling_per_d():
+    from sims import dimension_scaling
 
-    dim = {e["y"]: e["slope"] for e in dimension_scaling.theory_exponents(dimension_scaling.Config())}
-    assert dim["w2_layer1"]({"d": 5}) == pytest.approx(-0.2)
-    assert dim["aligned_deviation_rms_max_t"]({"d": 12}) == pytest.approx(-1 / 12)
-    assert dim["w2_layer1"]({"d": 2}) is None  # log-factor laws get no plain-power verdict
-    assert dim["w2_identity_layer1"] == 0.0
-    drop = {c.metric: c.theory for c in dropout_stability.SIM.claims(dropout_stability.Config()) if c.kind == "rate"}
+    claims = {c.metric: c for c in dimension_scaling.claims(dimension_scaling.Config()) if c.kind != "inequality"}
+    assert claims["w2_layer1"].theory({"d": 5}) == pytest.approx(-0.2)
+    assert claims["aligned_deviation_rms_max_t"].theory({"d": 12}) == pytest.approx(-1 / 12)
+    # d = 2: the Gaussian law n^-1/2 log n, judged with its log factor
+    assert claims["w2_layer1"].theory({"d": 2}) == -0.5 and claims["w2_layer1"].log_power({"d": 2}) == 1.0
+    assert claims["w2_identity_layer1"].theory == 0.0
+
+
+def test_theory_hooks_of_the_multi_axis_sims():
+    from sims import dropout_stability
+
+    drop = {e["y"]: e["slope"] for e in dropout_stability.theory_exponents(dropout_stability.Config())}
     assert drop["bound_rms"]({"d": 8}) == pytest.approx(-1 / 8)
-    assert drop["error_rms"] == pytest.approx(-0.5)
+    assert drop["error_rms"]({"d": 8}) == pytest.approx(-0.5)
