@@ -116,7 +116,7 @@ def _adaptive_round(rows, metric, target, reps, cap, axes) -> dict:
     return grow
 
 
-class _CellFn:
+class CellFunction:
     """Picklable ``(params, streams) -> row`` closure over a sim's ``cell(cfg, params, streams)``."""
 
     def __init__(self, cell_fn, cfg):
@@ -124,6 +124,11 @@ class _CellFn:
 
     def __call__(self, params, streams):
         return self.cell_fn(self.cfg, params, streams)
+
+
+def bind_cell(cell, cfg) -> CellFunction:
+    """The picklable ``(params, streams) -> row`` function of ``cell`` under ``cfg`` (what the sweep runs)."""
+    return CellFunction(cell, cfg)
 
 
 def _sweep(sim, cfg, grid, args, store, context):
@@ -134,7 +139,7 @@ def _sweep(sim, cfg, grid, args, store, context):
               fresh=args.fresh, retry_failed=args.retry_failed, progress=not args.no_progress,
               backend=args.backend, scheduler_address=args.scheduler_address,
               threads_per_worker=args.threads_per_worker, on_error="record", streams=tuple(sim.streams))
-    fn = _CellFn(sim.cell, cfg)
+    fn = CellFunction(sim.cell, cfg)
     res = run_sweep(fn, cells, **kw)
     reps = {tuple((k, c[k]) for k in grid): reps_n for c in cells if c["replicate"] == 0}
     rounds = 0
@@ -165,7 +170,7 @@ def _run(sim: Sim, argv: list[str]) -> int:
     grid, context = grid_of(cfg), context_of(cfg)
     store = out / ".cells" / sim.name
     if args.dry_run:
-        plan = plan_sweep(_CellFn(sim.cell, cfg), make_cells(grid, getattr(cfg, "replicates", 1)),
+        plan = plan_sweep(CellFunction(sim.cell, cfg), make_cells(grid, getattr(cfg, "replicates", 1)),
                           sim=sim.name, root_seed=args.seed, context=context, store=store, fresh=args.fresh,
                           retry_failed=args.retry_failed, size_key=size_axis(grid), n_jobs=args.n_jobs,
                           streams=tuple(sim.streams))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from otlmc.fit import fit_power_law
+from otlmc.runner import run
 from otlmc.sweep import read_csv, write_csv
 from sims import report, width_scaling
 
@@ -63,7 +64,7 @@ def test_report_of_synthetic_run_without_theory_hook(tmp_path):
 
 def test_report_of_width_scaling_runs(tmp_path):
     a = tmp_path / "a"
-    assert width_scaling.main(["--quick", "--out", str(a), "--no-progress"]) == 0
+    assert run(width_scaling.SIM, ["--quick", "--out", str(a), "--no-progress"]) == 0
     # the same run directory twice stands for several directories on one page
     assert report.main([str(a), str(a), "--out", str(tmp_path / "r"), "--n-boot", "200"]) == 0
     md = (tmp_path / "r" / "report.md").read_text()

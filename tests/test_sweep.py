@@ -192,11 +192,11 @@ def test_dask_local_cluster_matches_loky():
     pytest.importorskip("distributed")
     from sims.width_scaling import Config, cell
 
-    from sims._common import _CellFn
+    from otlmc.runner import bind_cell
 
     cfg = Config(widths=(8, 16, 32), replicates=2, n_eval=50, t_points=5)
     cells = make_cells({"width": list(cfg.widths)}, cfg.replicates)
-    fn = _CellFn(cell, cfg)
+    fn = bind_cell(cell, cfg)
     loky = run_sweep(fn, cells, sim="width_scaling", root_seed=3, n_jobs=2)
     dask = run_sweep(fn, cells, sim="width_scaling", root_seed=3, n_jobs=2, backend="dask",
                      dask_processes=False)

@@ -16,7 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from otlmc.sweep import read_csv
+from otlmc.cli import build_parser, config_from_args
+from otlmc.declare import context_of
+from otlmc.runner import bind_cell, run
+from otlmc.sweep import make_cells, read_csv, run_sweep
 from sims import width_scaling
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +36,7 @@ def _strip(rows):
 
 
 def _main(out, *extra):
-    assert width_scaling.main([*ARGS, "--out", str(out), *extra]) == 0
+    assert run(width_scaling.SIM, [*ARGS, "--out", str(out), *extra]) == 0
     return read_csv(Path(out) / f"{SIM}.csv")
 
 
@@ -99,13 +102,14 @@ def test_sigkill_many_points_and_repeated_kills(tmp_path, reference):
 _WRITER = """
 import sys
 from otlmc.sweep import make_cells, run_sweep
-from sims._common import _CellFn, sim_context
+from otlmc.declare import context_of
+from otlmc.runner import bind_cell
 from sims.width_scaling import Config, cell
 cfg = Config(widths=(512, 640, 768), replicates=3, n_eval=100, t_points=3)
 cells = make_cells({"width": list(cfg.widths)}, 3)
-context = sim_context(cfg, {"width": list(cfg.widths)})
+context = context_of(cfg)})
 order = cells if sys.argv[2] == "fwd" else cells[::-1]
-res = run_sweep(_CellFn(cell, cfg), order, sim="width_scaling", root_seed=0, context=context,
+res = run_sweep(bind_cell(cell, cfg), order, sim="width_scaling", root_seed=0, context=context,
                 store=sys.argv[1], on_error="raise")
 print(res.n_run)
 """
@@ -134,7 +138,7 @@ def test_concurrent_writers_on_one_store(tmp_path, reference):
 
 
 def test_quick_smoke_and_provenance(tmp_path):
-    assert width_scaling.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert run(width_scaling.SIM, ["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     for ext in ("csv", "json", "png", "pdf", "failures.json"):
         assert (tmp_path / f"{SIM}.{ext}").is_file(), ext
     rows = read_csv(tmp_path / f"{SIM}.csv")
@@ -158,7 +162,7 @@ def test_quick_smoke_and_provenance(tmp_path):
 
 def test_dry_run_counts_and_writes_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
-        width_scaling.main([*ARGS, "--out", str(tmp_path), "--dry-run"])
+        run(width_scaling.SIM, [*ARGS, "--out", str(tmp_path), "--dry-run"])
     assert e.value.code == 0
     text = capsys.readouterr().out
     assert f"cells: {N_CELLS} total, 0 finished in the store, 0 failed earlier, {N_CELLS} to run" in text
@@ -167,7 +171,7 @@ def test_dry_run_counts_and_writes_nothing(tmp_path, capsys):
     _main(tmp_path, "--widths", "512", "640")  # finish the 6 cells of widths 512 and 640 only
     assert (tmp_path / f"{SIM}.csv").exists() and not (tmp_path / f"{SIM}.png").exists()  # --no-plot
     with pytest.raises(SystemExit):
-        width_scaling.main([*ARGS, "--out", str(tmp_path), "--dry-run"])
+        run(width_scaling.SIM, [*ARGS, "--out", str(tmp_path), "--dry-run"])
     text = capsys.readouterr().out
     assert f"6 finished in the store, 0 failed earlier, 3 to run" in text
     assert "(6 cells measured, stored records)" in text
@@ -176,20 +180,20 @@ def test_dry_run_counts_and_writes_nothing(tmp_path, capsys):
 def test_plot_only_reproduces_figure(tmp_path):
     import matplotlib.image as mpimg
 
-    assert width_scaling.main(["--quick", "--out", str(tmp_path), "--no-progress", "--d", "4"]) == 0
+    assert run(width_scaling.SIM, ["--quick", "--out", str(tmp_path), "--no-progress", "--d", "4"]) == 0
     png = tmp_path / f"{SIM}.png"
     before = mpimg.imread(png)
     png.unlink()
     (tmp_path / f"{SIM}.pdf").unlink()
     # the command line's config differs (no --quick, d=5): the stored JSON must win
     with pytest.raises(SystemExit) as e:
-        width_scaling.main(["--plot-only", str(tmp_path)])
+        run(width_scaling.SIM, ["--plot-only", str(tmp_path)])
     assert e.value.code == 0
     after = mpimg.imread(png)
     assert before.shape == after.shape
     assert np.array_equal(before, after)  # pixel-identical: table + JSON are enough
     with pytest.raises(FileNotFoundError, match="no width_scaling.csv there"):
-        width_scaling.main(["--plot-only", str(tmp_path / "missing")])
+        run(width_scaling.SIM, ["--plot-only", str(tmp_path / "missing")])
 
 
 def test_resume_fresh_flags():
@@ -210,14 +214,14 @@ def test_resume_fresh_flags():
 ])
 def test_bad_execution_flags_exit_with_message(tmp_path, flags, msg):
     with pytest.raises(SystemExit) as e:
-        width_scaling.main(["--quick", "--out", str(tmp_path), "--no-progress", "--no-plot", *flags])
+        run(width_scaling.SIM, ["--quick", "--out", str(tmp_path), "--no-progress", "--no-plot", *flags])
     assert msg in str(e.value.code)
 
 
 def test_adaptive_replication(tmp_path):
     """Replicates grow at points whose CI is too wide; existing replicates keep their numbers."""
     base = ["--quick", "--no-progress", "--widths", "16", "64"]
-    assert width_scaling.main([*base, "--out", str(tmp_path / "a"), "--adaptive-metric", "w2_layer1",
+    assert run(width_scaling.SIM, [*base, "--out", str(tmp_path / "a"), "--adaptive-metric", "w2_layer1",
                                "--target-rel-ci", "0.03", "--max-replicates", "12"]) == 0
     rows = read_csv(tmp_path / "a" / f"{SIM}.csv")
     meta = json.loads((tmp_path / "a" / f"{SIM}.json").read_text())
@@ -233,13 +237,10 @@ def test_adaptive_replication(tmp_path):
         assert n in (3, 6, 12)
     assert max(counts.values()) > 3  # with 3 replicates the relative CI at width 16 is ~0.1
     # the first 3 replicates are the cells a plain run computes: same numbers
-    from otlmc.sweep import make_cells, run_sweep
-    from sims._common import _CellFn, sim_context
-
-    cfg = width_scaling.config_from_args(width_scaling.parse_args(base))
+    cfg = config_from_args(width_scaling.SIM, build_parser(width_scaling.SIM).parse_args(base))
     grid = {"width": list(cfg.widths)}
-    plain = run_sweep(_CellFn(width_scaling.cell, cfg), make_cells(grid, cfg.replicates), sim=SIM,
-                      root_seed=0, context=sim_context(cfg, grid)).rows
+    plain = run_sweep(bind_cell(width_scaling.cell, cfg), make_cells(grid, cfg.replicates), sim=SIM,
+                      root_seed=0, context=context_of(cfg)).rows
     assert len(plain) == 6
     key = lambda r: (r["width"], r["replicate"])  # noqa: E731
     adaptive = {key(r): r for r in _strip(rows)}

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from otlmc.fit import fit_power_law
+from otlmc.runner import run
 from otlmc.sweep import column, make_cells, read_csv, run_cells
 from otlmc.transport import empirical_wasserstein
 from sims import width_scaling
@@ -69,7 +70,7 @@ def test_same_table_for_any_n_jobs_and_order():
 
 def test_quick_run_writes_table_config_and_figure(tmp_path, capsys):
     out = tmp_path / "run"
-    assert width_scaling.main(["--quick", "--out", str(out), "--no-progress"]) == 0
+    assert run(width_scaling.SIM, ["--quick", "--out", str(out), "--no-progress"]) == 0
     rows = read_csv(out / "width_scaling.csv")
     meta = json.loads((out / "width_scaling.json").read_text())
     assert (out / "width_scaling.png").stat().st_size > 10_000
@@ -82,7 +83,7 @@ def test_quick_run_writes_table_config_and_figure(tmp_path, capsys):
     assert "fitted exponent of w2_layer1" in capsys.readouterr().out
     # a rerun reuses every finished cell and gives the same table
     first = (out / "width_scaling.csv").read_text()
-    width_scaling.main(["--quick", "--out", str(out), "--no-progress"])
+    run(width_scaling.SIM, ["--quick", "--out", str(out), "--no-progress"])
     assert (out / "width_scaling.csv").read_text() == first
 
 
@@ -97,12 +98,12 @@ def test_quick_run_writes_table_config_and_figure(tmp_path, capsys):
 )
 def test_bad_command_line_values(tmp_path, argv, match):
     with pytest.raises(SystemExit, match=match):
-        width_scaling.main(["--quick", "--out", str(tmp_path), *argv])
+        run(width_scaling.SIM, ["--quick", "--out", str(tmp_path), *argv])
 
 
 def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit) as exc:
-        width_scaling.main(["--help"])
+        run(width_scaling.SIM, ["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--quick", "--out", "--seed", "--n-jobs", "--d", "--depth", "--widths", "--dist", "--eta"):
