@@ -250,3 +250,20 @@ def test_bad_architectures_and_params_are_refused(rng):
         ConvNet(arch, {**net.params, "0.b": np.array([np.nan, 0.0])})
     with pytest.raises(ValueError, match=r"\(N, 4, 4, 1\)"):
         forward(net, np.zeros((2, 5, 4, 1)))
+
+
+def test_maxpool_backward_sends_each_gradient_to_the_first_maximum(rng):
+    """With ties (integer inputs) the gradient goes to the first maximum in row-major window order."""
+    x = rng.integers(0, 3, size=(2, 4, 5, 3)).astype(float)
+    y, c = L.maxpool_forward(x, 2)
+    dy = rng.standard_normal(y.shape)
+    dx = L.maxpool_backward(dy, c)
+    ref = np.zeros_like(x)
+    for n in range(2):
+        for i in range(2):
+            for j in range(2):
+                for ch in range(3):
+                    w = x[n, 2 * i:2 * i + 2, 2 * j:2 * j + 2, ch]
+                    a, b = divmod(int(np.argmax(w)), 2)
+                    ref[n, 2 * i + a, 2 * j + b, ch] = dy[n, i, j, ch]
+    np.testing.assert_array_equal(dx, ref)

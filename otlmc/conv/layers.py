@@ -82,14 +82,17 @@ def conv_forward(x, W, b, stride: int, padding: int):
     return y.reshape(N, Ho, Wo, C_out), (x.shape, cols, W, stride, padding)
 
 
-def conv_backward(dy, cache):
-    """Gradients ``(dx, dW, db)`` of a convolution (``db`` sums ``dy`` over all positions)."""
+def conv_backward(dy, cache, *, need_dx: bool = True):
+    """Gradients ``(dx, dW, db)`` of a convolution (``db`` sums ``dy`` over all positions);
+    ``dx`` is ``None`` when ``need_dx`` is False (the network's first layer)."""
     x_shape, cols, W, stride, padding = cache
     C_out, _, kh, kw = W.shape
     K = cols.shape[-1]
     dy2 = dy.reshape(-1, C_out)  # (N*Ho*Wo, C_out)
     dW = weight_from_matrix(dy2.T @ cols.reshape(-1, K), W.shape)  # (C_out, C_in, kh, kw)
     db = dy2.sum(axis=0)  # (C_out,)
+    if not need_dx:
+        return None, dW, db
     dcols = (dy2 @ weight_matrix(W)).reshape(cols.shape)  # (N, Ho, Wo, K)
     return col2im(dcols, x_shape, kh, kw, stride, padding), dW, db
 
@@ -137,21 +140,37 @@ def _unwindows(d, x_shape, size: int):
     return out
 
 
+def _offsets(x_shape, size: int):
+    """Strided-view slices of every window offset ``(a, b)`` in row-major order (edges cropped)."""
+    Ho, Wo = x_shape[1] // size, x_shape[2] // size
+    return [(slice(a, a + size * (Ho - 1) + 1, size), slice(b, b + size * (Wo - 1) + 1, size))
+            for a in range(size) for b in range(size)]
+
+
 def maxpool_forward(x, size: int):
-    """Max over non-overlapping ``size x size`` windows (stride = size; edge rows/columns cropped)."""
+    """Max over non-overlapping ``size x size`` windows (stride = size; edge rows/columns cropped).
+
+    One elementwise pass per window offset on strided views (no transposed copy); the backward
+    sends each gradient to the first maximum of its window in row-major order, as ``argmax`` would.
+    """
     xp = xp_of(x)
-    v = _windows(x, size)  # (N, Ho, Wo, C, s*s)
-    idx = xp.argmax(v, axis=-1)  # (N, Ho, Wo, C), first maximum on ties
-    y = xp.take_along_axis(v, idx[..., None], axis=-1)[..., 0]
-    return y, (x.shape, idx, size)
+    offs = _offsets(x.shape, size)
+    y = x[:, offs[0][0], offs[0][1], :].copy()  # (N, Ho, Wo, C)
+    for si, sj in offs[1:]:
+        xp.maximum(y, x[:, si, sj, :], out=y)
+    return y, (x, y, size)
 
 
 def maxpool_backward(dy, cache):
     xp = xp_of(dy)
-    x_shape, idx, size = cache
-    d = xp.zeros(idx.shape + (size * size,), dtype=dy.dtype)  # (N, Ho, Wo, C, s*s)
-    xp.put_along_axis(d, idx[..., None], dy[..., None], axis=-1)
-    return _unwindows(d, x_shape, size)
+    x, y, size = cache
+    dx = xp.zeros(x.shape, dtype=dy.dtype)
+    taken = xp.zeros(y.shape, dtype=bool)
+    for si, sj in _offsets(x.shape, size):
+        m = (x[:, si, sj, :] == y) & ~taken  # first maximum of each window
+        dx[:, si, sj, :] = dy * m
+        taken |= m
+    return dx
 
 
 def avgpool_forward(x, size: int):

@@ -437,8 +437,14 @@ def _run(layers, prefix, x, net: ConvNet, train: bool, rec: Record | None, cache
     return x
 
 
-def _back(caches, dy, grads: dict):
-    for layer, name, cache in reversed(caches):
+def _back(caches, dy, grads: dict, need_dx: bool = True):
+    for i in range(len(caches) - 1, -1, -1):
+        layer, name, cache = caches[i]
+        if i == 0 and not need_dx and isinstance(layer, Conv):  # the input needs no gradient
+            _, grads[f"{name}.W"], db = L.conv_backward(dy, cache, need_dx=False)
+            if layer.bias:
+                grads[f"{name}.b"] = db
+            return None
         if isinstance(layer, Residual):
             sub_b, sub_s = cache
             dx_b = _back(sub_b, dy, grads)
@@ -524,7 +530,7 @@ def loss_and_grad(net: ConvNet, X, y, *, train: bool = True):
     Z = _run(net.arch.layers, "", X, net, train, rec, caches)
     loss, dZ = L.cross_entropy(Z, y)
     grads: dict = {}
-    _back(caches, dZ, grads)
+    _back(caches, dZ, grads, need_dx=False)
     return loss, grads, rec
 
 
