@@ -33,7 +33,7 @@ from otlmc.conv import Conv, init_network, vgg
 from otlmc.conv import layers as L
 from otlmc.conv.covariance import compare_estimates, patch_moment
 from otlmc.conv.matching import match
-from otlmc.conv.model import forward, loss_and_grad
+from otlmc.conv.model import forward
 from otlmc.conv.specs import derive_spec, permute_array
 from otlmc.conv.train import init_state, run_steps, train
 from otlmc.train import TrainConfig

@@ -26,6 +26,7 @@ from otlmc.conv.features import (
     stitching_errors,
 )
 from otlmc.conv.matching import align
+from otlmc.conv.model import fold_channel_affine
 from otlmc.conv.train import spawn, train
 from otlmc.features import approximate_dimension
 from otlmc.train import TrainConfig
@@ -168,3 +169,22 @@ def test_small_cnn_on_local_mnist():
     net = train(init_network(arch, rng=rng, dtype=np.float32), Xtr.reshape(-1, 28, 28, 1), ytr,
                 TrainConfig(optimizer="sgd", lr=0.05, epochs=2, batch_size=100), rng=rng)
     assert evaluate(net, Xte.reshape(-1, 28, 28, 1), yte)["accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("norm", ["none", "layernorm", "batchnorm"])
+def test_fold_channel_affine_rescales_the_preactivation(norm, rng):
+    arch = _small_resnet(norm)
+    net = init_network(arch, rng=rng, init="torch")
+    X = rng.standard_normal((10, 8, 8, 1))
+    _, rec = forward(net, X, record=True)
+    s, c = rng.random(4) + 0.5, rng.standard_normal(4)
+    stem, after_block = [k for k in rec.pre if "." not in k][:2]  # top-level ReLUs
+    folded = fold_channel_affine(net, stem, s, c)
+    _, rec2 = forward(folded, X, record=True)
+    np.testing.assert_allclose(rec2.pre[stem], s * rec.pre[stem] + c, rtol=1e-10, atol=1e-12)
+    inner = next(k for k in rec.pre if ".body." in k)  # inside a block: conv (+ norm) -> ReLU
+    folded = fold_channel_affine(net, inner, s, c)
+    np.testing.assert_allclose(forward(folded, X, record=True)[1].pre[inner], s * rec.pre[inner] + c,
+                               rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="cannot be folded"):
+        fold_channel_affine(net, after_block, np.ones(4), np.zeros(4))  # a residual sum

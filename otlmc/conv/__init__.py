@@ -17,6 +17,7 @@ from .model import (
     Residual,
     channel_statistics,
     evaluate,
+    fold_channel_affine,
     forward,
     init_network,
     interpolate,
@@ -28,6 +29,6 @@ from .specs import PermutationSpec, derive_spec, identity_perms, inverse_perms, 
 __all__ = [
     "Architecture", "AvgPool", "BatchNorm", "Conv", "ConvNet", "Dense", "Flatten", "GlobalAvgPool",
     "LayerNorm", "MaxPool", "PermutationSpec", "ReLU", "Residual", "channel_statistics", "derive_spec",
-    "evaluate", "forward", "identity_perms", "init_network", "interpolate", "inverse_perms",
+    "evaluate", "fold_channel_affine", "forward", "identity_perms", "init_network", "interpolate", "inverse_perms",
     "loss_and_grad", "permute", "random_perms", "reset_batchnorm", "resnet", "resnet20", "vgg",
 ]

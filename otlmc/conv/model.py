@@ -631,3 +631,50 @@ def channel_statistics(net: ConvNet, X, *, batch_size: int = 500) -> dict:
         mu = s1[name] / n[name]
         out[name] = (mu, np.maximum(s2[name] / n[name] - mu * mu, 0.0))
     return out
+
+
+def _producer(arch: Architecture, relu_name: str):
+    """Name and spec of the leaf right before the ReLU ``relu_name`` in its layer list (or None)."""
+    prefix, _, idx = relu_name.rpartition(".")
+    j = int(idx)
+    layers = arch.layers
+    if prefix:
+        parts = prefix.split(".")
+        for k in range(0, len(parts), 2):
+            blk = layers[int(parts[k])]
+            layers = blk.body if parts[k + 1] == "body" else blk.shortcut
+    if j == 0:
+        return None, None
+    name = f"{prefix}.{j - 1}" if prefix else str(j - 1)
+    return name, layers[j - 1]
+
+
+def fold_channel_affine(net: ConvNet, relu_name: str, scale, shift) -> ConvNet:
+    """REPAIR hook: make the pre-activation of ReLU ``relu_name`` become ``scale * z + shift`` per channel.
+
+    The affine map is folded into the layer that produces ``z``: a norm layer's ``gamma, beta``
+    (``gamma <- scale gamma``, ``beta <- scale beta + shift``) or a Conv/Dense layer's output rows and
+    bias. A pre-activation that is a residual sum (or has no producer with a bias) cannot be folded
+    exactly; that raises ``ValueError`` naming the layer.
+    """
+    if relu_name not in {i.name for i in net.arch.leaves if isinstance(i.layer, ReLU)}:
+        raise ValueError(f"relu_name={relu_name!r} is not a ReLU layer of this network.")
+    name, layer = _producer(net.arch, relu_name)
+    xp = xp_of(*net.params.values())
+    scale, shift = xp.asarray(scale), xp.asarray(shift)
+    if isinstance(layer, NORMS):
+        C = net.params[f"{name}.gamma"].shape[0]
+        if scale.shape != (C,) or shift.shape != (C,):
+            raise ValueError(f"scale and shift must have shape ({C},), got {scale.shape} and {shift.shape}.")
+        return net.replace({f"{name}.gamma": scale * net.params[f"{name}.gamma"],
+                            f"{name}.beta": scale * net.params[f"{name}.beta"] + shift})
+    if isinstance(layer, LINEAR) and layer.bias:
+        W = net.params[f"{name}.W"]
+        C = W.shape[0]
+        if scale.shape != (C,) or shift.shape != (C,):
+            raise ValueError(f"scale and shift must have shape ({C},), got {scale.shape} and {shift.shape}.")
+        return net.replace({f"{name}.W": W * scale.reshape((C,) + (1,) * (W.ndim - 1)),
+                            f"{name}.b": scale * net.params[f"{name}.b"] + shift})
+    what = "nothing" if layer is None else type(layer).__name__ + ("" if not isinstance(layer, LINEAR) else " without bias")
+    raise ValueError(f"the pre-activation of {relu_name} comes from {what} (layer {name}); a per-channel affine "
+                     f"correction cannot be folded into it exactly (put a norm layer there).")
