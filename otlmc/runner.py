@@ -185,7 +185,7 @@ def _run(sim: Sim, argv: list[str]) -> int:
               file=sys.stderr)
         return 130
     meta = {
-        "sim": sim.name, "config": asdict(cfg), "grid": grid, "context": context, "root_seed": args.seed,
+        "sim": sim.name, "config_class": f"sims.{sim.name}:{type(cfg).__qualname__}", "config": asdict(cfg), "grid": grid, "context": context, "root_seed": args.seed,
         "argv": argv, "backend": args.backend, "n_jobs": args.n_jobs,
         "threads_per_worker": args.threads_per_worker, "n_cells": len(cells), "n_rows": len(res.rows),
         "cells_run": res.n_run, "cells_reused": res.n_reused, "cells_failed": res.n_failed,

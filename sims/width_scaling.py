@@ -65,12 +65,17 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
     row.update(evaluate_path(net_a, aligned_b, X, ts=ts).summary("aligned_"))
     row.update(evaluate_path(net_a, net_b, X, ts=ts).summary("unaligned_"))
     if cfg.teacher:
-        y = forward(sample_mlp(arch, rng=streams["teacher"], **law), X)  # (n_eval, n_out)
+        y = forward(sample_mlp(arch, rng=streams["eval"], **law), X)  # teacher drawn after X: (n_eval, n_out)
         path = evaluate_path(net_a, aligned_b, X, y, ts=ts, loss="mse")
         row["teacher_barrier"] = path.barriers["barrier"]
         row["teacher_barrier_bound"] = float(mse_barrier_bound(forward(net_a, X), forward(aligned_b, X), y,
                                                                ts, path.deviation_rms).max())
     return row
+
+
+def check(cfg: Config) -> None:
+    if len(cfg.widths) < 2:
+        raise ValueError(f"--widths {' '.join(map(str, cfg.widths))}: needs at least two distinct widths to fit a rate.")
 
 
 def claims(cfg: Config) -> list[Claim]:
@@ -129,8 +134,7 @@ def plot(rows, cfg: Config, verdicts):
     return fig
 
 
-SIM = Sim("width_scaling", __doc__, Config, cell, claims=claims, plot=plot,
-          streams=("data", "net_a", "net_b", "eval", "teacher"))
+SIM = Sim("width_scaling", __doc__, Config, cell, claims=claims, plot=plot, check=check)
 
 if __name__ == "__main__":
     raise SystemExit(run(SIM))

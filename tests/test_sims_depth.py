@@ -8,7 +8,7 @@ import pytest
 
 from otlmc.claims import evaluate
 from otlmc.declare import quick_config
-from otlmc.measure import chain_holds, inverted_curve, layer_chain_holds, lemma41_plugin_widths
+from otlmc.summaries import chain_holds, inverted_curve, layer_chain_holds, lemma41_plugin_widths
 from otlmc.runner import run
 from otlmc.tables import read_csv
 from sims import depth_scaling, required_width, tightness

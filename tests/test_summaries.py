@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from otlmc.measure import (
+from otlmc.summaries import (
     chain_holds,
     inverted_curve,
     layer_chain_holds,

@@ -107,7 +107,7 @@ from otlmc.runner import bind_cell
 from sims.width_scaling import Config, cell
 cfg = Config(widths=(512, 640, 768), replicates=3, n_eval=100, t_points=3)
 cells = make_cells({"width": list(cfg.widths)}, 3)
-context = context_of(cfg)})
+context = context_of(cfg)
 order = cells if sys.argv[2] == "fwd" else cells[::-1]
 res = run_sweep(bind_cell(cell, cfg), order, sim="width_scaling", root_seed=0, context=context,
                 store=sys.argv[1], on_error="raise")
@@ -161,23 +161,20 @@ def test_quick_smoke_and_provenance(tmp_path):
 
 
 def test_dry_run_counts_and_writes_nothing(tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        run(width_scaling.SIM, [*ARGS, "--out", str(tmp_path), "--dry-run"])
-    assert e.value.code == 0
+    assert run(width_scaling.SIM, [*ARGS, "--out", str(tmp_path), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert f"cells: {N_CELLS} total, 0 finished in the store, 0 failed earlier, {N_CELLS} to run" in text
     assert "estimated time" in text
     assert not (tmp_path / f"{SIM}.csv").exists() and _finished(tmp_path / ".cells" / SIM) == 0
     _main(tmp_path, "--widths", "512", "640")  # finish the 6 cells of widths 512 and 640 only
     assert (tmp_path / f"{SIM}.csv").exists() and not (tmp_path / f"{SIM}.png").exists()  # --no-plot
-    with pytest.raises(SystemExit):
-        run(width_scaling.SIM, [*ARGS, "--out", str(tmp_path), "--dry-run"])
+    assert run(width_scaling.SIM, [*ARGS, "--out", str(tmp_path), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert f"6 finished in the store, 0 failed earlier, 3 to run" in text
     assert "(6 cells measured, stored records)" in text
 
 
-def test_plot_only_reproduces_figure(tmp_path):
+def test_plot_only_reproduces_figure(tmp_path, capsys):
     import matplotlib.image as mpimg
 
     assert run(width_scaling.SIM, ["--quick", "--out", str(tmp_path), "--no-progress", "--d", "4"]) == 0
@@ -186,21 +183,17 @@ def test_plot_only_reproduces_figure(tmp_path):
     png.unlink()
     (tmp_path / f"{SIM}.pdf").unlink()
     # the command line's config differs (no --quick, d=5): the stored JSON must win
-    with pytest.raises(SystemExit) as e:
-        run(width_scaling.SIM, ["--plot-only", str(tmp_path)])
-    assert e.value.code == 0
+    assert run(width_scaling.SIM, ["--plot-only", str(tmp_path)]) == 0
     after = mpimg.imread(png)
     assert before.shape == after.shape
     assert np.array_equal(before, after)  # pixel-identical: table + JSON are enough
-    with pytest.raises(FileNotFoundError, match="no width_scaling.csv there"):
-        run(width_scaling.SIM, ["--plot-only", str(tmp_path / "missing")])
+    assert run(width_scaling.SIM, ["--plot-only", str(tmp_path / "missing")]) == 2
+    assert "no width_scaling.csv there" in capsys.readouterr().err
 
 
 def test_resume_fresh_flags():
-    parse = width_scaling.parse_args
-    assert parse([]).fresh is False and parse(["--resume"]).fresh is False and parse(["--fresh"]).fresh is True
-    with pytest.raises(SystemExit):
-        parse(["--fresh", "--resume"])  # mutually exclusive
+    parse = build_parser(width_scaling.SIM).parse_args
+    assert parse([]).fresh is False and parse(["--fresh"]).fresh is True
     a = parse(["--backend", "dask", "--scheduler-address", "tcp://h:8786", "--retry-failed"])
     assert (a.backend, a.scheduler_address, a.retry_failed, a.threads_per_worker) == ("dask", "tcp://h:8786", True, 1)
 
@@ -212,10 +205,9 @@ def test_resume_fresh_flags():
     (["--adaptive-metric", "w2_layer1", "--target-rel-ci", "0"], "--target-rel-ci == 0.0, must be > 0"),
     (["--adaptive-metric", "w2_layer1", "--max-replicates", "2"], "--max-replicates == 2, must be >= --replicates"),
 ])
-def test_bad_execution_flags_exit_with_message(tmp_path, flags, msg):
-    with pytest.raises(SystemExit) as e:
-        run(width_scaling.SIM, ["--quick", "--out", str(tmp_path), "--no-progress", "--no-plot", *flags])
-    assert msg in str(e.value.code)
+def test_bad_execution_flags_exit_with_message(tmp_path, capsys, flags, msg):
+    assert run(width_scaling.SIM, ["--quick", "--out", str(tmp_path), "--no-progress", "--no-plot", *flags]) == 2
+    assert msg in capsys.readouterr().err
 
 
 def test_adaptive_replication(tmp_path):
