@@ -1,4 +1,4 @@
-"""Losses along the linear path and the barriers of THEORY.md §0.
+"""Losses along the linear path and the barriers of docs/theory.md §0.
 
 Path convention: ``theta(t) = (1 - t) theta_A + t theta_B~``; ``t = 0`` is A. All ``T`` networks
 of the path are evaluated in one batched pass (:func:`otlmc.networks.forward_path`).

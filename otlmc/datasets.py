@@ -1,6 +1,6 @@
 """MNIST from verified local files, and a small synthetic classification task for unit tests.
 
-The real-network experiments (THEORY.md §4, Ferbach et al. Section 6; §5, Zhou et al.) use MNIST
+The real-network experiments (docs/theory.md §4, Ferbach et al. Section 6; §5, Zhou et al.) use MNIST
 with inputs scaled by ``1/255`` and no augmentation. :func:`load_mnist` reads it from one of two
 verified sources in a cache directory:
 
@@ -382,7 +382,7 @@ def load_mnist(*, cache_dir=None, source: str = "auto", n_train: int | None = No
 
     Returns
     -------
-    X_train : ``(n_train, 784)`` float32 in ``[0, 1]`` (pixel bytes / 255, THEORY.md §4).
+    X_train : ``(n_train, 784)`` float32 in ``[0, 1]`` (pixel bytes / 255, docs/theory.md §4).
     y_train : ``(n_train,)`` int64 in ``0..9``.
     X_test, y_test : the same for the test split.
 

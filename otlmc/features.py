@@ -1,4 +1,4 @@
-"""Feature-level diagnostics of two networks and the path between them (THEORY.md §4–5).
+"""Feature-level diagnostics of two networks and the path between them (docs/theory.md §4–5).
 
 Conventions: batches are rows (``Z_l = H_{l-1} W_l^T + b_l``), hidden layers are numbered
 ``l = 1..L`` in docstrings and indexed ``0..L-1`` in returned lists. Along the LLFC path the
@@ -66,7 +66,7 @@ def random_init_dimension(n: int, d: int) -> float:
 
 
 def approximate_dimensions(net: MLP, X) -> dict:
-    """Per hidden layer, the three matrices of Ferbach et al. §6 / THEORY.md §4.
+    """Per hidden layer, the three matrices of Ferbach et al. §6 / docs/theory.md §4.
 
     ``wm_naive``: ``Dim(W_l^T W_l)``; ``wm_ours``: ``Dim(W_l Sigma_{l-1} W_l^T)`` with the uncentered
     input second moment ``Sigma_{l-1}`` over ``X``; ``am``: ``Dim(E[h_l h_l^T])`` uncentered

@@ -1,7 +1,7 @@
 """Bring your own networks: MLPs to and from ``.npz`` files and PyTorch state dicts.
 
 File layout (``.npz``): ``W0, b0, W1, b1, ..., W{L}, b{L}`` with ``W_l`` of shape ``(out, in)``
-(THEORY.md §0, the same layout as PyTorch's ``nn.Linear.weight``) and an optional 0-d string
+(docs/theory.md §0, the same layout as PyTorch's ``nn.Linear.weight``) and an optional 0-d string
 ``activation``. Files are read with ``allow_pickle=False``, so loading never runs code.
 
 PyTorch: a state dict of an ``nn.Sequential`` of ``nn.Linear`` layers (``0.weight, 0.bias,

@@ -1,6 +1,6 @@
 """MLP parameters, forward passes with per-layer features, permutations and interpolation.
 
-Conventions (THEORY.md §0): ``W_l`` has shape ``(m_l, m_{l-1})``, batches are rows,
+Conventions (docs/theory.md §0): ``W_l`` has shape ``(m_l, m_{l-1})``, batches are rows,
 ``Z_l = H_{l-1} W_l^T + b_l``, ``H_l = sigma(Z_l)``, and the output layer is linear. A
 permutation ``p_l`` of hidden layer ``l`` means "A's neuron i is matched with B's neuron
 p_l[i]"; applying it to B maps ``W_l <- W_l[p_l][:, p_{l-1}]`` and ``b_l <- b_l[p_l]``.

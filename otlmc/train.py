@@ -1,6 +1,6 @@
 """Mini-batch training of MLPs on CPU: SGD with momentum or Adam, cross-entropy, seeded data order.
 
-This is the training protocol of the real-network experiments (THEORY.md §4, Ferbach et al.
+This is the training protocol of the real-network experiments (docs/theory.md §4, Ferbach et al.
 Section 6 and Appendix D; §5, Zhou et al. spawning): LeCun-normal initialisation, SGD with momentum
 0.9, a linear warm-up of 10 steps followed by a cosine decay, batch 500, inputs in ``[0, 1]``; or
 Adam with learning rate 1e-3 for the LLFC runs. Networks are the :class:`otlmc.networks.MLP`
@@ -146,9 +146,9 @@ def init_mlp(widths: Sequence[int], *, rng: np.random.Generator, init: str = "le
     ``init``:
 
     - ``"lecun_normal"`` (default; JAX's ``lecun_normal``, the Flax ``Dense`` default, which
-      THEORY.md §4 names for the Ferbach et al. runs): entries from a normal truncated at two
+      docs/theory.md §4 names for the Ferbach et al. runs): entries from a normal truncated at two
       standard deviations, rescaled to variance ``1 / fan_in``; zero biases;
-    - ``"gaussian"``: entries ``N(0, 1 / fan_in)`` (the i.i.d. law of THEORY.md §2), zero biases;
+    - ``"gaussian"``: entries ``N(0, 1 / fan_in)`` (the i.i.d. law of docs/theory.md §2), zero biases;
     - ``"he_normal"``: entries ``N(0, 2 / fan_in)``, zero biases;
     - ``"torch"``: PyTorch's ``nn.Linear`` default, weights and biases ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
     """
@@ -416,7 +416,7 @@ def main(argv=None) -> int:
     """``python -m otlmc.train``: train an MLP (or a spawned pair) on MNIST and save it as ``.npz``."""
     p = argparse.ArgumentParser(
         prog="python -m otlmc.train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Train an MLP on MNIST (THEORY.md §4 protocol by default) and save it as .npz "
+        description="Train an MLP on MNIST (docs/theory.md §4 protocol by default) and save it as .npz "
                     "(keys W0, b0, W1, b1, ...), ready for otlmc.io.load_mlp.")
     p.add_argument("--out", required=True, help="output .npz path; with --spawn, _a and _b are appended")
     p.add_argument("--widths", default="784,512,512,512,10", help="layer widths, input first")

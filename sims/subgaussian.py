@@ -1,6 +1,6 @@
 """Sub-Gaussian weights: Gaussian vs uniform vs Rademacher entries, same width rate, constants within a factor?
 
-Ferbach et al.'s sub-Gaussian case (docs/theory.md §2, Theorem 5.5) keeps the width law of the
+Ferbach et al.'s sub-Gaussian case (docs/theory.md §2.7: Section 5.5 and Appendix B.13) keeps the width law of the
 Gaussian case for independent entries with mean 0, variance ``1/m_{l-1}`` and sub-Gaussian
 tails, such as uniform and Rademacher entries. Per cell (law, input dimension ``d``, width ``n``,
 replicate) two two-layer networks are aligned by weight matching; ``otlmc.pairs.pair_metrics``
@@ -74,12 +74,12 @@ def claims(cfg: Config) -> list[Claim]:
     return [
         Claim("w2_rate", "rate", "W_2 of the layer-1 rows follows the weight law's own two-sample rate: n^-1/d "
               "with a density (Gaussian, uniform), n^-1/4 for the 2^d-atom Rademacher law once n >> 2^d",
-              f"{FERBACH}, Thm 5.5; docs/theory.md §1-2", "w2_layer1",
+              f"{FERBACH}, §5.5 and App. B.13; docs/theory.md §1, §2.7", "w2_layer1",
               theory=lambda s: w2_law(s["d"], s["dist"], n_min=lo)[0].exponent,
               corrections=lambda s: rate_corrections(s["d"], s["dist"]), **c),
         Claim("deviation_bound", "upper_bound", "after weight matching the output deviation decays at least as "
               "fast as the law's W_2 rate (sub-Gaussian entries keep the Gaussian width law)",
-              f"{FERBACH}, Thm 5.5, Lemma 5.1 (L = 1)", "aligned_deviation_rms_max_t",
+              f"{FERBACH}, §5.5 (App. B.13), Lemma 5.1 (L = 1)", "aligned_deviation_rms_max_t",
               theory=lambda s: deviation_rate(s["d"], law=s["dist"]).exponent, **c),
         Claim("path_bound", "inequality", "RMS deviation <= RMS of the two-layer path bound; both sides come from "
               "the same pre-activations and the bound holds for any weights (by construction)",

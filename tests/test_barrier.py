@@ -1,4 +1,4 @@
-"""Barriers and path measurements (THEORY.md §0, §6.4, §6.7)."""
+"""Barriers and path measurements (docs/theory.md §0, §6.4, §6.7)."""
 from __future__ import annotations
 
 import numpy as np
@@ -53,7 +53,7 @@ def test_deviation_barrier_is_zero_at_endpoints_and_positive_inside(rng):
 
 
 def test_two_layer_path_bound_holds_pointwise(rng):
-    """THEORY.md §6.4: |f_{M_t} - (1-t) f_A - t f_B| <= t(1-t) sum_i (|a_i|+|b_i|) |z^A_i - z^B_i|
+    """docs/theory.md §6.4: |f_{M_t} - (1-t) f_A - t f_B| <= t(1-t) sum_i (|a_i|+|b_i|) |z^A_i - z^B_i|
     for 1-Lipschitz sigma; here with the t <-> 1-t convention of §0 (symmetric)."""
     for act in ("relu", "tanh"):
         net_a = sample_mlp((4, 30, 1), rng=rng, activation=act)
@@ -70,7 +70,7 @@ def test_two_layer_path_bound_holds_pointwise(rng):
 
 
 def test_relu_jensen_makes_first_layer_gap_nonnegative(rng):
-    """THEORY.md §6.7: sigma(convex combination) <= convex combination of sigma, for ReLU."""
+    """docs/theory.md §6.7: sigma(convex combination) <= convex combination of sigma, for ReLU."""
     net_a = sample_mlp((3, 20, 2), rng=rng, bias_scale=0.5)
     net_b = sample_mlp((3, 20, 2), rng=rng, bias_scale=0.5)
     X = sample_inputs(50, 3, rng=rng)

@@ -243,7 +243,7 @@ def _w2_slope(d: int, seed: int) -> float:
 # Bands are mean +- 4 sd (false-failure rate per call well below 1e-3 for a roughly normal
 # slope). At d = 5 and 8 the band contains -1/d: the exponent agrees with theory. At d = 12 it
 # does not: the mean is 0.012 (4.1 sd, 14%) steeper than -1/12 -- the finite-n correction of
-# THEORY.md §1 (E W_2^2 = C n^{-2/d} + O(n^{-1})) at n <= 1024. That test asserts the band and
+# docs/theory.md §1 (E W_2^2 = C n^{-2/d} + O(n^{-1})) at n <= 1024. That test asserts the band and
 # the sign of the bias (steeper), not agreement; the band is not widened to reach -1/12.
 CALIB = {5: (-0.1957, 0.0061), 8: (-0.1321, 0.0038), 12: (-0.0952, 0.0029)}
 

@@ -102,7 +102,7 @@ def test_llfc_matches_direct_cosine(rng):
 
 
 def test_jensen_relu_elementwise(rng):
-    """THEORY §6.7: sigma(a Z_A + (1-a) Z_B) <= a sigma(Z_A) + (1-a) sigma(Z_B), equality where signs agree."""
+    """docs/theory.md §6.7: sigma(a Z_A + (1-a) Z_B) <= a sigma(Z_A) + (1-a) sigma(Z_B), equality where signs agree."""
     Za, Zb = rng.normal(size=(50, 20)), rng.normal(size=(50, 20))
     for a in np.linspace(0, 1, 11):
         res = np.maximum(a * Za + (1 - a) * Zb, 0) - (a * np.maximum(Za, 0) + (1 - a) * np.maximum(Zb, 0))
@@ -124,7 +124,7 @@ def test_commutativity_zero_when_weights_equal(rng):
 
 
 def test_ce_barrier_bounded_by_output_deviation(rng, seed):
-    """THEORY §6.5: CE barrier <= sqrt(2) max_t RMS_x |f_t - interp|, for any pair."""
+    """docs/theory.md §6.5: CE barrier <= sqrt(2) max_t RMS_x |f_t - interp|, for any pair."""
     A, B = _net((6, 16, 16, 4), rng), _net((6, 16, 16, 4), rng)
     X, y = rng.normal(size=(200, 6)), rng.integers(0, 4, 200)
     for Bt in (B, align(A, B, "am", X=X)[0]):

@@ -53,7 +53,7 @@ def test_permuted_network_survives_round_trip(tmp_path):
     pnet = permute(net, [rng.permutation(9), rng.permutation(8)])
     back = load_mlp(save_mlp(pnet, tmp_path / "p.npz"))
     X = rng.standard_normal((7, 6))
-    # permuting hidden units leaves the function unchanged (THEORY.md §6.2), and so does saving
+    # permuting hidden units leaves the function unchanged (docs/theory.md §6.2), and so does saving
     assert np.max(np.abs(forward(back, X) - forward(net, X))) < 1e-12
 
 

@@ -61,7 +61,7 @@ def _brute(Wa, Wb, Sigma):
 
 
 def test_each_wm_minimises_its_own_cost(rng):
-    """THEORY §6.3 on layer 1 and on layer 2 given the same p_1, plus brute force for m = 6."""
+    """docs/theory.md §6.3 on layer 1 and on layer 2 given the same p_1, plus brute force for m = 6."""
     A, B = _net((5, 6, 6, 2), rng), _net((5, 6, 6, 2), rng)
     X = rng.normal(size=(400, 5)) @ np.diag([3.0, 1.0, 0.5, 0.2, 0.1]) + 0.3
     S = second_moments(A, X)
@@ -79,7 +79,7 @@ def test_each_wm_minimises_its_own_cost(rng):
     # cost is E_x |(W^A - P W^B) x|^2 / m (Lemma D.1 ingredient)
     D = Wa - Wb[po]
     assert ours.costs[0] == pytest.approx(np.mean(np.sum((X @ D.T) ** 2, axis=1)) / 6, rel=1e-10)
-    # THEORY §6.6 sandwich
+    # docs/theory.md §6.6 sandwich
     lam = np.linalg.eigvalsh(S[0])
     f2 = np.sum(D**2)
     assert lam[0] * f2 - 1e-12 <= 6 * ours.costs[0] <= lam[-1] * f2 + 1e-12

@@ -134,7 +134,7 @@ def test_quadratic_potential_reaches_ar1_gibbs_variance(seed, d, lam, s, tau):
 
     -> ``tau / (2 D lam)`` as ``s -> 0``: the OU process ``d theta = -2 lam theta dt +
     sqrt(2 tau / D) dB``, whose stationary law is the Gibbs measure ``exp(-(2 D / tau) Psi)``.
-    (The limit PDE of THEORY.md §3 as written has diffusion ``2 xi tau / D`` and Gibbs law
+    (docs/theory.md §7 D1 states the convention: the limit PDE written with diffusion ``2 xi tau / D`` has Gibbs law
     ``exp(-(D / tau) Psi)``, variance ``tau / (D lam)``: twice this; with the 2019 noise convention
     the discrete scheme samples the Gibbs law at temperature ``tau / 2``.)
 
@@ -181,7 +181,7 @@ def test_schedule_xi_scales_the_step():
 @pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "arctan", "identity"])
 def test_path_bounds_hold_for_every_sample(seed, activation):
-    """THEORY.md §6.4 (linear) and the second-order bound are deterministic inequalities."""
+    """docs/theory.md §6.4 (linear) and the second-order bound are deterministic inequalities."""
     rng = np.random.default_rng(seed)
     net = MeanFieldNet(3, activation, bias=True)
     A = init_particles(net, 64, rng=rng, a_scale=3.0, w_scale=2.0)

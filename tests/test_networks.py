@@ -1,4 +1,4 @@
-"""MLP container, forward pass, permutation invariance, interpolation (THEORY.md §0, §6.2)."""
+"""MLP container, forward pass, permutation invariance, interpolation (docs/theory.md §0, §6.2)."""
 from __future__ import annotations
 
 import numpy as np

@@ -192,7 +192,7 @@ def test_lemma41_bounds_measured_E_on_every_draw(seed, widths, activation, bias_
 
 
 def test_lemma41_isotropic_gain_is_one_for_gaussian_rows():
-    """THEORY.md: C_2 = 1 for N(0, 1/m_{l-1}) entries. |W|_F^2/m_out has sd sqrt(2/(m_in m_out));
+    """docs/theory.md §2.3: C_2 = 1 for N(0, 1/m_{l-1}) entries. |W|_F^2/m_out has sd sqrt(2/(m_in m_out));
     C2_isotropic is the max over two nets, so |C2_iso - 1| <= 5 sd (false-failure rate < 1e-5)."""
     rng = np.random.default_rng(11)
     widths = (5, 64, 48, 64, 1)

@@ -370,7 +370,7 @@ def test_cli_trains_and_saves_loadable_networks(mnist_small, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_paper_network_three_epochs_on_full_mnist(mnist_cache):
-    """784-512-512-512-10, SGD + momentum, warm-up + cosine, batch 500 (THEORY.md §4)."""
+    """784-512-512-512-10, SGD + momentum, warm-up + cosine, batch 500 (docs/theory.md §4)."""
     Xtr, ytr, Xte, yte = load_mnist(cache_dir=mnist_cache)
     rng = np.random.default_rng(0)
     net = init_mlp((784, 512, 512, 512, 10), rng=rng)

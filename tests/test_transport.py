@@ -1,4 +1,4 @@
-"""Oracle tests for the transport primitives (THEORY.md §1 and §6.1)."""
+"""Oracle tests for the transport primitives (docs/theory.md §1 and §6.1)."""
 from __future__ import annotations
 
 import itertools

@@ -27,7 +27,7 @@ def w2_slope(d: int, seed: int) -> float:
 
 # Calibration (60 seeds, n = 32..512, 3 pairs per n, Gaussian samples):
 #   d = 5: slope -0.197 +- 0.012 (range -0.231 .. -0.170); theory -1/5 = -0.200
-#   d = 8: slope -0.134 +- 0.006 (range -0.147 .. -0.121); theory -1/8 = -0.125 (finite-n bias, THEORY §1)
+#   d = 8: slope -0.134 +- 0.006 (range -0.147 .. -0.121); theory -1/8 = -0.125 (finite-n bias, docs/theory.md §1)
 # The bands are about mean +- 4 sd and contain -1/d.
 @pytest.mark.parametrize("d, band", [(5, (-0.25, -0.15)), (8, (-0.16, -0.11))])
 def test_w2_two_sample_rate_is_n_to_minus_one_over_d(seed, d, band):
