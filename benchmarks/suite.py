@@ -95,7 +95,7 @@ def lap_package():
 def machine_info() -> dict:
     from threadpoolctl import threadpool_info
 
-    from sims._common import git_revision, versions
+    from otlmc.provenance import git_revision, versions
 
     info = {
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -12,9 +12,9 @@ One registry, :data:`MATCHING_METHODS`, maps each method's one name to its funct
 function returns a :class:`MatchResult` whose ``costs`` are in the method's own metric:
 
 - ``"identity"``: no alignment (the baseline);
-- ``"weight"``: layer-wise weight matching, Eq. (2) above; ``biases=False`` drops the bias
-  coordinate, which is the "naive WM" of Ferbach et al. §6 (cost ``-W_B' W_A^T`` on incoming
-  weights, docs/theory.md §4);
+- ``"weight"``: layer-wise weight matching, Eq. (2) above, biases as one more coordinate;
+- ``"wm_naive"``: the "naive WM" of Ferbach et al. §6, ``weight`` without the bias coordinate
+  (cost ``-W_B' W_A^T`` on incoming weights, docs/theory.md §4);
 - ``"wm_ours"``: covariance-weighted weight matching (Ferbach et al. §6, Lemma D.1);
 - ``"am"`` / ``"am_uncentered"``: activation matching, centered or not (Git Re-Basin's form);
 - ``"rebasin"``: Git Re-Basin weight matching (coordinate descent over all layers, Ainsworth et al. Alg. 1);
@@ -325,9 +325,15 @@ def straight_through_matching(net_a: MLP, net_b: MLP, *, X, y, rng: np.random.Ge
 
 
 #: the matching methods, one name each (module docstring)
+def naive_weight_matching(net_a: MLP, net_b: MLP) -> MatchResult:
+    """Naive weight matching of Ferbach et al. §6: incoming weights only, biases ignored."""
+    return weight_matching(net_a, net_b, biases=False)
+
+
 MATCHING_METHODS: dict[str, Callable[..., MatchResult]] = {
     "identity": identity_matching,
     "weight": weight_matching,
+    "wm_naive": naive_weight_matching,
     "wm_ours": covariance_weight_matching,
     "am": activation_matching,
     "am_uncentered": activation_matching_uncentered,

@@ -93,13 +93,14 @@ def claims(cfg: Config) -> list[Claim]:
               where=lambda s: why, **c),
         Claim("w2_unaligned_flat", "rate", "without matching, the mean squared row distance does not fall",
               f"{FERBACH}, §4", "w2_identity_layer1", theory=0.0, **c),
-        Claim("deviation_rate", "rate", "after weight matching the mean network's output deviation falls like n^(-1/d)",
+        Claim("deviation_rate", "upper_bound", "after weight matching the mean network's output deviation is "
+              "O(n^(-1/d)) (through the two-layer path bound and W_2 of the rows)",
               f"{FERBACH}, Thm 5.2 / Lemma 5.1 (L = 1)", "aligned_deviation_rms_max_t", theory=r,
               where=lambda s: one, **c),
         Claim("deviation_unaligned_flat", "rate", "without matching the output deviation does not fall",
               f"{FERBACH}, §4", "unaligned_deviation_rms_max_t", theory=0.0,
               where=lambda s: None if cfg.depth == 1 else "stated for one hidden layer", **c),
-        Claim("barrier_rate", "rate", "aligned barrier of the squared deviation falls like n^(-2/d); "
+        Claim("barrier_rate", "upper_bound", "aligned barrier of the squared deviation is O(n^(-2/d)); "
               "here L_A = L_B = 0, so barrier = (max_t deviation)^2 by construction: not independent of "
               "deviation_rate", f"{FERBACH}, Thm 5.2", "aligned_barrier", theory=2 * r,
               where=lambda s: one, construction=True, **c),

@@ -20,8 +20,8 @@ def test_pair_metrics_against_scipy_and_a_direct_forward_pass(seed, dist):
 
     got = pair_metrics(d, n, dist=dist, activation="relu", n_out=n_out, n_eval=40, t_points=T, streams=streams())
     s = streams()
-    a = sample_mlp((d, n, n_out), rng=s["net_a"], dist=dist, activation="relu")
-    b = sample_mlp((d, n, n_out), rng=s["net_b"], dist=dist, activation="relu")
+    a = sample_mlp((d, n, n_out), rng=s["net_a"], law=dist, activation="relu")
+    b = sample_mlp((d, n, n_out), rng=s["net_b"], law=dist, activation="relu")
     X = sample_inputs(40, d, rng=s["eval"])  # (40, d)
     Va = np.c_[a.weights[0], a.biases[0]]  # (n, d + 1) incoming vectors
     Vb = np.c_[b.weights[0], b.biases[0]]
