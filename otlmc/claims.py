@@ -300,8 +300,9 @@ def _crossover(claim, sim, setting, measured, predicted):
 
 
 def describe(corr: Correction) -> str:
-    return {"relative_power": f"relative n^-{corr.q:.3g} term", "inverse_n": "B/n term in the square",
-            "log_power": "fitted log power"}[corr.form]
+    if corr.form == "relative_power":  # q exists only for this form: format it only here
+        return f"relative n^-{corr.q:.3g} term"
+    return {"inverse_n": "B/n term in the square", "log_power": "fitted log power"}[corr.form]
 
 
 def corrected_fit(n, y, theory: float, corr: Correction, *, n_min=None) -> dict:
