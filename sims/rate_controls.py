@@ -39,7 +39,7 @@ class Config:
     dims: tuple = param((2, 3, 5, 8, 12, 16, 24), "dimensions d of the points", min=2, quick=(2, 3, 8), axis="d")
     widths: tuple = param((64, 128, 256, 512, 1024, 2048), "sample sizes n (points per sample; the rows of a "
                           "width-n layer)", min=3, quick=(16, 32, 64, 128), axis="width")
-    replicates: int = param(12, "pairs of samples per (d, n)", min=2, quick=4)
+    replicates: int = param(16, "pairs of samples per (d, n)", min=2, quick=4)
     fit_min_width: int = param(64, "smallest width in the rate fits", min=1, quick=16, identity=False)
 
 
@@ -155,6 +155,7 @@ def plot(rows, cfg: Config, verdicts):
     ax.axhline(-1.0, color="k", lw=1, label="theory (d = 2 after the law's log factor)")
     ax.set_xscale("log")
     ax.set_xticks(dims, [str(d) for d in dims])
+    ax.minorticks_off()
     ax.set(xlabel="d", ylabel="d x fitted exponent (95% bootstrap CI)", title="free fits (from the verdicts)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
