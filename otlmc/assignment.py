@@ -25,29 +25,41 @@ Method (square, finite, ``n >= SPARSE_MIN_N``)
    matching always exists in the graph).
 3. **Exact sparse solve.** Jonker-Volgenant augmenting row reduction (bounded), then successive
    shortest augmenting paths (Dijkstra on reduced costs, Hungarian potentials ``u``, ``v``).
-4. **Dense certificate on reduced costs**, in one pass over ``C``: with
-   ``g_i = (C_{i,p(i)} - v_{p(i)}) - min_j (C_ij - v_j) >= 0`` (the amount by which row ``i``'s
-   match exceeds its best reduced cost), weak duality gives
+4. **Dense certificate on reduced costs**, in one pass over ``C``. The column potentials come in
+   two parts, a base ``v0`` fixed for the solve (the column minima, which are entries of ``C``,
+   or the rank-one chain potentials) and a refinement ``v`` moved by the sparse solver; the graph
+   stores ``C_ij - v0_j`` and every reduced cost is formed as ``(C_ij - v0_j) - v_j``. The first
+   difference is exact whenever ``C_ij`` and ``v0_j`` are within a factor two (constant, row and
+   column offsets, tiny ranges), so the shortest paths and the certificate work on the small
+   numbers that decide the assignment, not on the offset. With
+   ``g_i = r_{i,p(i)} - min_j r_ij >= 0`` (how far row ``i``'s match is above its best reduced
+   cost ``r``), weak duality gives
 
    .. math:: \\sum_i C_{i,p(i)} - \\mathrm{OPT} \\;\\le\\; \\sum_i g_i .
 
-   The result is accepted when every row passes ``g_i <= CERT_ULPS * u * (|C_{i,p(i)}| + |v_{p(i)}|)``
-   (``u = 2^-53``, the unit round-off): each row's match is optimal up to a few units in the last
-   place of the numbers it is made of. The test never looks at ``sum_i |C_{i,p(i)}|``, so adding a
-   constant, a row offset or a column offset to ``C`` does not loosen it. Otherwise the violated
+   The result is accepted when every row passes
+   ``g_i <= CERT_ULPS * u * (|C_{i,p(i)} - v0_{p(i)}| + |v_{p(i)}| [+ max|v0|])`` (``u = 2^-53``,
+   the unit round-off; the bracket only for base potentials that are not entries of ``C``):
+   each row's match is optimal up to a few units in the last place of the numbers its reduced
+   costs are made of. The test never looks at ``sum_i |C_{i,p(i)}|``, so a constant, a row offset
+   or a column offset added to ``C`` does not loosen it. Otherwise each failing row's violated
    edges are added and the sparse solve restarts from the current potentials; after
-   ``MAX_ROUNDS`` rounds, or when a round removes too few violations, scipy answers.
+   ``MAX_ROUNDS`` rounds, or when two rounds in a row each clear less than a tenth of the failing
+   rows, scipy answers.
 
 What "exact" means in float64
 -----------------------------
 A certified permutation's total exceeds the optimum of the float64 matrix ``C`` it was given by
-at most ``info["excess_bound"] = sum_i g_i + u sum_i (|C_{i,p(i)} - v_{p(i)}| + |min_j (C_ij - v_j)|)``
-(the second term covers the rounding of the reduced costs themselves), which is below
-``sum_i 4 ulp(|C_{i,p(i)}| + |v_{p(i)}|)``. For costs on a grid (integers, integers plus an offset
-while ``|C| < 2^48``) every ``g_i`` is a multiple of the grid step, so a certified permutation is
-exactly optimal. A matrix such as ``C + 1e12`` has already lost the low bits of ``C`` when it was
-formed; what is guaranteed is optimality for the float64 matrix passed in, the same problem
-scipy solves. Small, rectangular and ``inf``-bearing problems go to scipy directly.
+at most ``info["excess_bound"]``: ``sum_i g_i`` plus the rounding of the reduced costs themselves
+(one unit round-off of each of the two differences at the matched and the minimal entry of every
+row). This is a few units in the last place of each row's reduced costs, never a fraction of the
+total. For integer costs (offsets included) whose entries and potentials stay below about 2^49
+in magnitude, every reduced cost is an exact integer and the tolerance is below 1, so a certified
+permutation is exactly optimal: its total equals scipy's to the last bit. A matrix such as
+``C + 1e12`` with real ``C`` has already lost the low bits of ``C`` when it was formed; what is
+guaranteed is optimality for the float64 matrix passed in, the same problem scipy solves, and
+comparisons with scipy are made on that matrix. Small, rectangular and ``inf``-bearing problems
+(and entries beyond about 1e145, where sums of squares overflow) go to scipy directly.
 
 CPU only: cupy inputs are copied to the host once at this boundary. The numba kernels are
 compiled on first use and cached on disk. Solver diagnostics are returned with
@@ -136,12 +148,14 @@ def linear_assignment(C, *, maximize: bool = False, return_info: bool = False):
     for name, flag in (("maximize", maximize), ("return_info", return_info)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be a bool, got {flag!r} ({type(flag).__name__}).")
-    C, forbidden = _as_cost(C, bool(maximize))  # (n_rows, n_cols) float64, minimised
+    C, kind = _as_cost(C, bool(maximize))  # (n_rows, n_cols) float64, minimised
     nr, nc = C.shape
     if nr != nc:
         reason = "rectangular"
-    elif forbidden:
+    elif kind == "forbidden":
         reason = "forbidden edges"
+    elif kind == "huge":
+        reason = "entries near the float range"
     elif nr < SPARSE_MIN_N:
         reason = "small"
     elif _nb is None:  # pragma: no cover
@@ -163,16 +177,17 @@ def certify(C, perm, v) -> dict:
     .. math:: \sum_i C_{i,p(i)} - \mathrm{OPT} \;\le\; \sum_i g_i .
 
     Returns a dict: ``certified`` (every ``g_i`` within its row's tolerance
-    ``CERT_ULPS * u * (|C_{i,p(i)}| + |v_{p(i)}|)``), ``gap`` (``sum_i g_i``), ``worst``
+    ``CERT_ULPS * u * (|C_{i,p(i)} - v_{p(i)}| + max_j |v_j|)``), ``gap`` (``sum_i g_i``), ``worst``
     (``max_i g_i``), ``tol`` (sum of the row tolerances) and ``excess_bound`` (``gap`` plus the
     rounding of the reduced costs: a bound on ``sum_i C_{i,p(i)} - OPT`` for the float64 ``C``).
     """
-    C, forbidden = _as_cost(C, False)
+    C, kind = _as_cost(C, False)
     n = C.shape[0]
     if C.shape != (n, n):
         raise ValueError(f"C must be square, got shape {C.shape}.")
-    if forbidden:
-        raise ValueError("C contains +inf entries; certify() needs a finite cost matrix.")
+    if kind != "finite":
+        raise ValueError(f"C has {'+inf' if kind == 'forbidden' else 'near-overflow'} entries; "
+                         "certify() needs finite costs below 1e154 in magnitude.")
     perm = np.asarray(perm)
     if perm.shape != (n,) or perm.dtype.kind not in "iu" or not np.array_equal(np.sort(perm), np.arange(n)):
         raise ValueError(f"perm must be a permutation of 0..{n - 1}, got shape {perm.shape}, dtype {perm.dtype}.")
@@ -191,7 +206,9 @@ def certify(C, perm, v) -> dict:
 
 # ----------------------------------------------------------------------------- input
 def _as_cost(C, maximize: bool):
-    """``C`` as a C-contiguous float64 minimisation matrix, and whether it has forbidden edges."""
+    """``C`` as a C-contiguous float64 minimisation matrix, and its kind: ``"finite"`` (the sum
+    of squares is finite, so every ``|C_ij| < 1.3e154``), ``"forbidden"`` (``+inf`` entries) or
+    ``"huge"`` (finite, but large enough that sums of squares, and maybe differences, overflow)."""
     A = np.asarray(to_numpy(C)) if not isinstance(C, np.ndarray) else C
     if A.dtype.kind not in "biuf":
         raise TypeError(
@@ -203,10 +220,13 @@ def _as_cost(C, maximize: bool):
     if maximize:
         A = -A  # (n_rows, n_cols) fresh copy: the caller's array is never modified
     if A.size == 0:
-        return A, False
-    with np.errstate(all="ignore"):  # huge finite entries may overflow the sum: checked below
-        if np.isfinite(A.sum()):  # one pass settles the common case: all entries finite
-            return A, False
+        return A, "finite"
+    flat = A.ravel()  # (n_rows n_cols,) view
+    with np.errstate(all="ignore"):
+        # one BLAS pass settles the common case: a finite sum of squares means no NaN, no inf
+        # and every |C_ij| < sqrt(float max) ~ 1.3e154, so no difference of entries overflows
+        if np.isfinite(np.dot(flat, flat)):
+            return A, "finite"
     lo, hi = A.min(), A.max()  # NaN propagates into both
     if np.isnan(lo) or lo == -np.inf:
         counts = {"NaN": int(np.isnan(A).sum()), ("+inf" if maximize else "-inf"): int((A == -np.inf).sum())}
@@ -215,7 +235,7 @@ def _as_cost(C, maximize: bool):
             f"C contains {found} entr{'y' if sum(counts.values()) == 1 else 'ies'}; costs must be real "
             f"numbers, with {'-inf' if maximize else '+inf'} only to forbid an edge"
             f"{' (maximize=True)' if maximize else ''}.")
-    return A, bool(hi == np.inf)
+    return A, "forbidden" if hi == np.inf else "huge"
 
 
 def _scipy_perm(C: np.ndarray, maximize: bool = False) -> np.ndarray:

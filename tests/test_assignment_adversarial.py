@@ -156,6 +156,19 @@ def test_tiny_cost_range(seed):
     assert ours == scipy_total(C)
 
 
+@pytest.mark.parametrize("scale", [1e150, 1e300, 8e307, -8e307, 5e-324])
+def test_entries_near_the_ends_of_the_float_range(scale):
+    """No overflow inside the solver (huge entries go to scipy), no lost subnormals."""
+    K = np.random.default_rng(15).integers(1000, 2000, (300, 300))  # (300, 300) integers
+    C = scale * (K / 1000) if abs(scale) > 1 else scale * K.astype(float)  # exact multiples when subnormal
+    perm, info = linear_assignment(C, return_info=True)
+    r, c = linear_sum_assignment(C)
+    ours, ref = (C[np.arange(300), perm] / scale).sum(), (C[r, c] / scale).sum()  # totals may overflow
+    assert ours == pytest.approx(ref, rel=1e-13)
+    if abs(scale) > 1e200:  # sums of squares overflow: scipy answers
+        assert info["reason"] == "entries near the float range"
+
+
 def test_signed_zeros_and_constant_matrix():
     rng = np.random.default_rng(10)
     C = np.where(rng.random((300, 300)) < 0.5, 0.0, -0.0)

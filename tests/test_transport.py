@@ -217,8 +217,8 @@ def test_sq_distances_are_exact_differences_wherever_the_clouds_sit(seed, d, shi
 
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
 @pytest.mark.parametrize("d", [2, 16])
-def test_wasserstein_is_translation_invariant_and_zero_on_itself(seed, p, d):
-    rng = np.random.default_rng([seed, d, 7])
+def test_wasserstein_is_translation_invariant_and_zero_on_itself(p, d):
+    rng = np.random.default_rng([d, 7])
     X, Y = rng.standard_normal((280, d)), rng.standard_normal((280, d))  # sparse path (n >= 256)
     w = empirical_wasserstein(X, Y, p)
     for s in SHIFTS:
@@ -233,9 +233,9 @@ def test_wasserstein_is_translation_invariant_and_zero_on_itself(seed, p, d):
         assert empirical_wasserstein(Xs, Ys, p) == pytest.approx(w, rel=1e-12, abs=64 * np.spacing(s) * np.sqrt(d))
 
 
-def test_match_rows_far_apart_clouds_is_optimal(seed):
+def test_match_rows_far_apart_clouds_is_optimal():
     """Issue 12: Y shifted by 1e5 along one axis used to give a coupling of cost 984 against 25.8."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(12)
     X, Y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2))
     D = cdist(X, Y, "sqeuclidean")
     r, c = linear_sum_assignment(D)
