@@ -27,7 +27,7 @@ def test_quick_suite_writes_sane_results(tmp_path, capsys):
         assert r["otlmc_ms"] > 0 and r["scipy_ms"] > 0
         assert abs(r["speedup_vs_scipy"] - r["scipy_ms"] / r["otlmc_ms"]) < 1e-9
     hard = res["hard"]
-    assert [(r["family"], r["otlmc_method"]) for r in hard] == [("ties9", "scipy"), ("machol_wien", "rank1")]
+    assert [r["family"] for r in hard] == ["ties9", "machol_wien"] and hard[1]["otlmc_method"] == "rank1"
     assert all(r["otlmc_exact"] and r["scipy_ms"] > 0 for r in hard)
     cost = res["cost"]
     assert cost["gemm_peak_gflops"] > 0
