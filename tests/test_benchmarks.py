@@ -10,9 +10,9 @@ from benchmarks.suite import main  # noqa: E402
 
 
 def test_quick_suite_writes_sane_results(tmp_path, capsys):
-    argv = ["--quick", "--sections", "assignment", "cost", "barrier", "meanfield", "train",
+    argv = ["--quick", "--sections", "assignment", "hard", "cost", "barrier", "meanfield", "train",
             "--sizes", "300", "--regimes", "gauss16", "wm6", "--repeats", "1", "--cost-n", "256",
-            "--out", str(tmp_path)]
+            "--hard", "ties9", "machol_wien", "--hard-n", "300", "--out", str(tmp_path)]
     assert main(argv) == 0
     files = list(tmp_path.glob("bench-*-quick.json"))
     assert len(files) == 1
@@ -26,6 +26,9 @@ def test_quick_suite_writes_sane_results(tmp_path, capsys):
         assert all(r[k] for k in r if k.endswith("_exact")), r
         assert r["otlmc_ms"] > 0 and r["scipy_ms"] > 0
         assert abs(r["speedup_vs_scipy"] - r["scipy_ms"] / r["otlmc_ms"]) < 1e-9
+    hard = res["hard"]
+    assert [r["family"] for r in hard] == ["ties9", "machol_wien"] and hard[1]["otlmc_method"] == "rank1"
+    assert all(r["otlmc_exact"] and r["scipy_ms"] > 0 for r in hard)
     cost = res["cost"]
     assert cost["gemm_peak_gflops"] > 0
     for r in cost["rows"]:

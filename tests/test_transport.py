@@ -156,7 +156,7 @@ def test_gaussian_w2_against_large_samples():
         (lambda: empirical_wasserstein(np.ones((3, 2)), np.full((3, 2), np.inf)), "Y contains 6 non-finite"),
         (lambda: empirical_wasserstein(np.ones(3), np.ones(3)), "X must be 2-dimensional"),
         (lambda: match_rows(np.ones((3, 2)), np.ones((4, 2))), "same number of rows"),
-        (lambda: linear_assignment(np.ones((3, 4))), "square"),
+        (lambda: linear_assignment(np.ones((3, 4)) * 1j), "real numeric array"),
         (lambda: gaussian_w2(np.zeros(2), -np.eye(2), np.zeros(2), np.eye(2)), "positive semi-definite"),
         (lambda: empirical_wasserstein(np.ones((3, 2)), np.ones((4, 2)), a=np.ones(2)), "a has 2 entries"),
     ],
@@ -194,3 +194,76 @@ def test_match_rows_column_varying_in_one_cloud_only_is_not_dropped(rng):
     C = cdist(A, B, "sqeuclidean")
     r, c = linear_sum_assignment(C)
     assert C[np.arange(50), match_rows(A, B)].sum() == pytest.approx(C[r, c].sum(), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- translated clouds
+SHIFTS = [0.0, 1e3, 1e6, 1e8]
+
+
+@pytest.mark.parametrize("d", [2, 3, 8, 40])
+@pytest.mark.parametrize("shift", SHIFTS)
+def test_sq_distances_are_exact_differences_wherever_the_clouds_sit(seed, d, shift):
+    """Against the difference form on the same (shifted, hence rounded) coordinates: every entry to a
+    relative 2 (d + 2) u / CLOSE, i.e. no cancellation of |x|^2 + |y|^2 against 2 x.y."""
+    rng = np.random.default_rng([seed, d])
+    X = rng.standard_normal((70, d)) + shift
+    Y = np.r_[X[:10], rng.standard_normal((50, d)) + shift]  # 10 points shared with X
+    ref = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)  # (70, 60) exact differences
+    D = sq_distances(X, Y)
+    rel = 2 * (d + 2) * np.finfo(float).eps / 2 / 0.125
+    assert (np.abs(D - ref) <= rel * ref).all()
+    assert (np.diag(D[:10, :10]) == 0).all()
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("d", [2, 16])
+def test_wasserstein_is_translation_invariant_and_zero_on_itself(p, d):
+    rng = np.random.default_rng([d, 7])
+    X, Y = rng.standard_normal((280, d)), rng.standard_normal((280, d))  # sparse path (n >= 256)
+    w = empirical_wasserstein(X, Y, p)
+    for s in SHIFTS:
+        Xs, Ys = X + s, Y + s
+        assert empirical_wasserstein(Xs, Xs, p) == 0.0
+        # oracle: scipy on the exact-difference costs of the same shifted floats
+        C = cdist(Xs, Ys) ** p
+        r, c = linear_sum_assignment(C)
+        ref = (C[r, c].sum() / 280) ** (1 / p)
+        assert empirical_wasserstein(Xs, Ys, p) == pytest.approx(ref, rel=1e-12)
+        # and the shift only costs the rounding of the shifted coordinates (ulp(s) ~ 2.2e-16 s)
+        assert empirical_wasserstein(Xs, Ys, p) == pytest.approx(w, rel=1e-12, abs=64 * np.spacing(s) * np.sqrt(d))
+
+
+def test_match_rows_far_apart_clouds_is_optimal():
+    """Issue 12: Y shifted by 1e5 along one axis used to give a coupling of cost 984 against 25.8."""
+    rng = np.random.default_rng(12)
+    X, Y = rng.standard_normal((300, 2)), rng.standard_normal((300, 2))
+    D = cdist(X, Y, "sqeuclidean")
+    r, c = linear_sum_assignment(D)
+    for s in (1e4, 1e5):
+        p = match_rows(X, Y + [s, 0.0])
+        assert D[np.arange(300), p].sum() == pytest.approx(D[r, c].sum(), rel=1e-9)
+    # at 1e7 the entries are ~1e14 with ulp 0.016: the O(1) part that decides the coupling is no
+    # longer held by any float64 distance matrix, so the promise is scipy's optimum on that matrix
+    Ys = Y + [1e7, 0.0]
+    Ds = cdist(X, Ys, "sqeuclidean")
+    r, c = linear_sum_assignment(Ds)
+    p = match_rows(X, Ys)
+    assert Ds[np.arange(300), p].sum() == pytest.approx(Ds[r, c].sum(), rel=1e-15)
+
+
+def test_sq_distances_array_operation_path_matches_the_kernels(monkeypatch, seed):
+    """The path cupy takes (and numpy without numba): the same numbers as the numba kernels."""
+    import otlmc.transport as tr
+
+    rng = np.random.default_rng(seed)
+    for d in (2, 9):
+        X = rng.standard_normal((40, d)) + 1e6
+        Y = np.r_[X[:5], rng.standard_normal((30, d)) + 1e6]
+        fast = sq_distances(X, Y)
+        monkeypatch.setattr(tr, "_nb", None)
+        slow = sq_distances(X, Y)
+        monkeypatch.undo()
+        ref = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+        assert (np.diag(slow[:5, :5]) == 0).all()
+        np.testing.assert_allclose(slow, ref, rtol=2 * (d + 2) * np.finfo(float).eps / 0.125)
+        np.testing.assert_allclose(fast, ref, rtol=2 * (d + 2) * np.finfo(float).eps / 0.125)

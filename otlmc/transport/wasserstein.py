@@ -19,6 +19,11 @@ from .._validation import check_array, check_real
 from ..backend import to_numpy, xp_of
 from .assignment import linear_assignment
 
+try:  # numba is a core dependency; without it the array-operation path below serves numpy too
+    import numba as _nb
+except ImportError:  # pragma: no cover - exercised only in a numba-less environment
+    _nb = None
+
 
 def _pair(X, Y):
     xp = xp_of(X, Y)
@@ -29,28 +34,58 @@ def _pair(X, Y):
     return X, Y, xp
 
 
+#: up to this dimension the distances are summed coordinate by coordinate (exact differences,
+#: as fast as the GEMM: the work is writing the matrix); above it, one augmented GEMM
+DIRECT_MAX_D = 4
+#: a GEMM entry below ``CLOSE * (|x_i|^2 + |y_j|^2)`` (centred coordinates) is recomputed from the
+#: coordinate differences: cancellation would cost it more than ``2 (d + 2) u / CLOSE`` relative
+CLOSE = 0.125
+
+
 def sq_distances(X, Y):
     r"""Squared Euclidean distances ``D[i, j] = |x_i - y_j|^2`` (n, m) for ``X`` (n, d), ``Y`` (m, d).
 
-    .. math:: D = [X,\ |x|^2,\ 1]\,[-2Y,\ 1,\ |y|^2]^T
+    Accurate to a few units of round-off *relative to each entry*, whatever the position of the
+    clouds, so ``sq_distances(X + s, Y + s)`` equals ``sq_distances(X, Y)`` up to the rounding of
+    the shifted coordinates themselves and ``sq_distances(X, X)`` has an exactly zero diagonal:
 
-    One GEMM with inner dimension ``d + 2`` writes the whole matrix (the norms ride along in two
-    extra columns), then one in-place pass clamps the round-off below zero: no ``(n, m, d)``
-    temporary and no extra ``(n, m)`` buffer. Works on numpy and cupy inputs alike.
+    - ``d <= DIRECT_MAX_D``: ``sum_k (x_ik - y_jk)^2`` from the coordinate differences (one
+      numba pass that writes the matrix once; relative error ``<= (d + 2) u``);
+    - larger ``d``: both clouds are translated by the mean of their union, then one GEMM with
+      inner dimension ``d + 2`` writes the whole matrix,
+
+      .. math:: D = [X_c,\ |x_c|^2,\ 1]\,[-2Y_c,\ 1,\ |y_c|^2]^T ,
+
+      and one pass recomputes from the differences every entry below
+      ``CLOSE * (|x_c|^2 + |y_c|^2)``, where cancellation would eat its digits (this also
+      replaces clamping at zero). Every entry keeps a relative error ``<= 2 (d + 2) u / CLOSE``.
+
+    No ``(n, m, d)`` temporary. Works on numpy and cupy inputs alike (cupy: the same steps in
+    array operations).
     """
     X, Y, xp = _pair(X, Y)
     n, d = X.shape
     m = Y.shape[0]
-    XA = xp.empty((n, d + 2), dtype=X.dtype)  # (n, d + 2) [X, |x|^2, 1]
-    XA[:, :d] = X
-    XA[:, d] = (X * X).sum(1)
+    if xp is np and _nb is not None and d <= DIRECT_MAX_D and n and m and d:
+        return _direct_sq(np.ascontiguousarray(X), np.ascontiguousarray(Y.T))  # (n, m)
+    centre = (X.sum(0) + Y.sum(0)) / max(n + m, 1)  # (d,) mean of the union
+    Xc, Yc = X - centre, Y - centre  # (n, d), (m, d) exact differences for nearby points
+    nx, ny = (Xc * Xc).sum(1), (Yc * Yc).sum(1)  # (n,), (m,)
+    XA = xp.empty((n, d + 2), dtype=X.dtype)  # (n, d + 2) [Xc, |xc|^2, 1]
+    XA[:, :d] = Xc
+    XA[:, d] = nx
     XA[:, d + 1] = 1.0
-    YA = xp.empty((m, d + 2), dtype=Y.dtype)  # (m, d + 2) [-2Y, 1, |y|^2]
-    YA[:, :d] = -2.0 * Y
+    YA = xp.empty((m, d + 2), dtype=Y.dtype)  # (m, d + 2) [-2Yc, 1, |yc|^2]
+    YA[:, :d] = -2.0 * Yc
     YA[:, d] = 1.0
-    YA[:, d + 1] = (Y * Y).sum(1)
+    YA[:, d + 1] = ny
     D = XA @ YA.T  # (n, m)
-    return xp.maximum(D, 0.0, out=D)  # round-off can dip below zero
+    if xp is np and _nb is not None:
+        _refine_close(D, np.ascontiguousarray(Xc), np.ascontiguousarray(Yc), nx, ny, CLOSE)
+        return D
+    i, j = xp.nonzero(D < CLOSE * (nx[:, None] + ny[None, :]))  # entries hit by cancellation
+    D[i, j] = ((Xc[i] - Yc[j]) ** 2).sum(1)
+    return D
 
 
 def cost_matrix(X, Y, p: float = 2.0):
@@ -179,3 +214,57 @@ def gaussian_w2(m1, S1, m2, S2) -> float:
     cross = _psd_sqrt(r2 @ S1 @ r2)
     val = np.sum((m1 - m2) ** 2) + np.trace(S1) + np.trace(S2) - 2 * np.trace(cross)
     return float(np.sqrt(max(val, 0.0)))
+
+
+# ----------------------------------------------------------------------------- numba kernels
+if _nb is not None:
+    _jit = _nb.njit(cache=True, nogil=True)
+
+    @_jit
+    def _direct_sq(X, YT):
+        """``D[i, j] = sum_k (X[i, k] - YT[k, j])^2`` (n, m), row by row (each row stays in cache)."""
+        n, d = X.shape
+        m = YT.shape[1]
+        D = np.empty((n, m))
+        for i in range(n):
+            row = D[i]
+            x0 = X[i, 0]
+            y0 = YT[0]
+            for j in range(m):
+                t = x0 - y0[j]
+                row[j] = t * t
+            for k in range(1, d):
+                xk = X[i, k]
+                yk = YT[k]
+                for j in range(m):
+                    t = xk - yk[j]
+                    row[j] += t * t
+        return D
+
+    @_jit
+    def _refine_close(D, X, Y, nx, ny, close):
+        """Recompute from coordinate differences every ``D[i, j] < close * (nx[i] + ny[j])``.
+
+        A first, branch-free sweep of each row counts such entries; only rows with some are swept
+        again. Returns how many entries were recomputed.
+        """
+        n, m = D.shape
+        d = X.shape[1]
+        fixed = 0
+        for i in range(n):
+            row = D[i]
+            a = close * nx[i]
+            cnt = 0
+            for j in range(m):
+                cnt += row[j] < a + close * ny[j]
+            if cnt == 0:
+                continue
+            for j in range(m):
+                if row[j] < a + close * ny[j]:
+                    s = 0.0
+                    for k in range(d):
+                        t = X[i, k] - Y[j, k]
+                        s += t * t
+                    row[j] = s
+                    fixed += 1
+        return fixed
