@@ -253,7 +253,7 @@ def test_match_rows_far_apart_clouds_is_optimal():
 
 def test_sq_distances_array_operation_path_matches_the_kernels(monkeypatch, seed):
     """The path cupy takes (and numpy without numba): the same numbers as the numba kernels."""
-    import otlmc.transport as tr
+    import otlmc.transport.wasserstein as tr
 
     rng = np.random.default_rng(seed)
     for d in (2, 9):

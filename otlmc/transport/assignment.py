@@ -70,7 +70,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .._validation import check_array
 from ..backend import to_numpy
 
 try:  # numba is a core dependency; the guard keeps a pure-scipy path if it is broken
