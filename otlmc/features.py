@@ -65,25 +65,80 @@ def random_init_dimension(n: int, d: int) -> float:
     return n * d / (n + d + 1)
 
 
+def random_init_dimension_sigma(n: int, Sigma) -> float:
+    """Reference for ``Dim(W Sigma W^T)`` with ``W`` an ``(n, d)`` matrix of iid centred Gaussians.
+
+    Ratio of expectations ``(E tr A)^2 / E tr(A^2)`` for ``A = W Sigma W^T``: with rows ``w_i`` of
+    ``W``, ``E (w^T Sigma w)^2 = (tr Sigma)^2 + 2 tr Sigma^2`` and ``E (w_i^T Sigma w_j)^2 =
+    tr Sigma^2`` (``i != j``), so
+
+    ``n (tr Sigma)^2 / ((tr Sigma)^2 + (n + 1) tr Sigma^2)``
+
+    (the weight scale cancels; ``Sigma = I_d`` gives :func:`random_init_dimension`). It separates
+    the part of ``Dim(W Sigma W^T)`` that ``Sigma`` alone explains from what the weights add.
+    ``Sigma`` ``(d, d)`` symmetric PSD, not zero.
+    """
+    S = check_array("Sigma", to_numpy(Sigma), ndim=2)
+    if S.shape[0] != S.shape[1] or not np.allclose(S, S.T, rtol=1e-8, atol=1e-12 * max(1.0, np.abs(S).max())):
+        raise ValueError(f"Sigma must be a symmetric square matrix, got shape {S.shape}.")
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer (the number of rows of W), got {n!r}.")
+    tr, tr2 = float(np.trace(S)), float(np.sum(S * S))
+    if tr2 == 0.0:
+        raise ValueError("Sigma is the zero matrix; the reference is undefined.")
+    return n * tr**2 / (tr**2 + (n + 1) * tr2)
+
+
+def _second_moment(H: np.ndarray, centered: bool) -> np.ndarray:
+    """``H^T H / N`` (uncentered) or the covariance ``(H - mean)^T (H - mean) / N``: ``(m, m)``."""
+    if centered:
+        H = H - H.mean(axis=0)  # (N, m)
+    return H.T @ H / H.shape[0]
+
+
 def approximate_dimensions(net: MLP, X) -> dict:
-    """Per hidden layer, the three matrices of Ferbach et al. §6 / docs/theory.md §4.
+    """Per hidden layer, the matrices of Ferbach et al. §6 / docs/theory.md §4, and centered variants.
 
     ``wm_naive``: ``Dim(W_l^T W_l)``; ``wm_ours``: ``Dim(W_l Sigma_{l-1} W_l^T)`` with the uncentered
     input second moment ``Sigma_{l-1}`` over ``X``; ``am``: ``Dim(E[h_l h_l^T])`` uncentered
-    (``H_l^T H_l / N``). Each a list over hidden layers.
+    (``H_l^T H_l / N``). ``wm_ours_centered`` and ``am_centered``: the same with the covariances
+    (centered second moments) instead; an uncentered ``Sigma`` dominated by the mean input has a
+    dimension near 1 whatever the weights. Each a list over hidden layers.
     """
     net = _np(net)
     X = _check_X(net, X)
     _, feats = forward(net, X, return_features=True)
     Hin = [X] + [H for _, H in feats[:-1]]
-    out = {"wm_naive": [], "wm_ours": [], "am": []}
+    out = {"wm_naive": [], "wm_ours": [], "am": [], "wm_ours_centered": [], "am_centered": []}
     for l in range(net.n_hidden):
         W = net.weights[l]
-        S_in = Hin[l].T @ Hin[l] / X.shape[0]
         H = feats[l][1]
         out["wm_naive"].append(approximate_dimension(W.T @ W))
-        out["wm_ours"].append(approximate_dimension(W @ S_in @ W.T))
-        out["am"].append(approximate_dimension(H.T @ H / X.shape[0]))
+        out["wm_ours"].append(approximate_dimension(W @ _second_moment(Hin[l], False) @ W.T))
+        out["am"].append(approximate_dimension(_second_moment(H, False)))
+        out["wm_ours_centered"].append(approximate_dimension(W @ _second_moment(Hin[l], True) @ W.T))
+        out["am_centered"].append(approximate_dimension(_second_moment(H, True)))
+    return out
+
+
+def random_init_references(net: MLP, X) -> dict:
+    """Gaussian-weight references of the weight dimensions, per hidden layer, given ``net``'s inputs.
+
+    ``wm_naive``: :func:`random_init_dimension` ``(m_l, m_{l-1})``; ``wm_ours`` and
+    ``wm_ours_centered``: :func:`random_init_dimension_sigma` with the layer input's uncentered /
+    centered second moment over ``X`` (the same ``Sigma_{l-1}`` as :func:`approximate_dimensions`).
+    ``E[h h^T]`` has no closed form: measure it on the network at its random initialisation.
+    """
+    net = _np(net)
+    X = _check_X(net, X)
+    _, feats = forward(net, X, return_features=True)
+    Hin = [X] + [H for _, H in feats[:-1]]
+    out = {"wm_naive": [], "wm_ours": [], "wm_ours_centered": []}
+    for l in range(net.n_hidden):
+        n, d = net.weights[l].shape
+        out["wm_naive"].append(random_init_dimension(n, d))
+        out["wm_ours"].append(random_init_dimension_sigma(n, _second_moment(Hin[l], False)))
+        out["wm_ours_centered"].append(random_init_dimension_sigma(n, _second_moment(Hin[l], True)))
     return out
 
 
@@ -159,25 +214,53 @@ def llfc(net_a: MLP, net_b: MLP, X, *, alphas=(0.25, 0.5, 0.75)) -> dict:
     return {"alphas": alphas, "layers": layers}
 
 
-def weak_additivity(net_a: MLP, net_b: MLP, X, *, alphas=None) -> list[float]:
-    """``Dist_sigma`` per hidden layer (Zhou et al. Def. 3) on the endpoints' pre-activations.
+def _dist_rows(U, V) -> np.ndarray:
+    """Row-wise ``|u - v|^2 / (|u| |v|)`` ``(N,)``: 0 where the rows are equal (both zero included),
+    ``inf`` where exactly one row is zero (the formula's limit)."""
+    num = np.sum((U - V) ** 2, axis=1)  # (N,)
+    den = np.linalg.norm(U, axis=1) * np.linalg.norm(V, axis=1)  # (N,)
+    out = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.inf)
+    return np.where(num == 0, 0.0, out)
 
-    ``max_alpha dist(sigma(alpha Z_A + (1-alpha) Z_B), alpha sigma(Z_A) + (1-alpha) sigma(Z_B))``
-    over the grid (default 9 interior points). 0 for identity activations.
-    """
+
+def _additivity_residuals(net_a: MLP, net_b: MLP, X, alphas):
+    """Per hidden layer, per alpha: ``(sigma(alpha Z_A + (1-alpha) Z_B), alpha H_A + (1-alpha) H_B)``."""
     check_same_architecture(net_a, net_b)
     A, B = _np(net_a), _np(net_b)
     X = _check_X(A, X)
     alphas = np.linspace(0.1, 0.9, 9) if alphas is None else _check_alphas(alphas)
     _, fa = forward(A, X, return_features=True)
     _, fb = forward(B, X, return_features=True)
+    return [[(activate(A.activation, al * Za + (1 - al) * Zb), al * Ha + (1 - al) * Hb) for al in alphas]
+            for (Za, Ha), (Zb, Hb) in zip(fa, fb)]
+
+
+def weak_additivity(net_a: MLP, net_b: MLP, X, *, alphas=None) -> list[float]:
+    """``Dist_sigma`` per hidden layer as Zhou et al. define it (Def. 3, §5.1): per example, then averaged.
+
+    For every input ``x`` (a row of ``X``) and layer,
+    ``Dist_sigma(x) = max_alpha dist(sigma(alpha z_A + (1-alpha) z_B), alpha sigma(z_A) + (1-alpha) sigma(z_B))``
+    over the grid (default 9 interior points) with ``dist(u, v) = |u - v|^2 / (|u| |v|)`` of the
+    layer's feature vectors of ``x``; the value is the mean of ``Dist_sigma(x)`` over ``X``. A row
+    where both sides vanish counts 0, one where only one side vanishes ``inf``. 0 for identity
+    activations. :func:`weak_additivity_batch` is the older whole-batch variant.
+    """
     out = []
-    for (Za, Ha), (Zb, Hb) in zip(fa, fb):
-        vals = []
-        for al in alphas:
-            lhs = activate(A.activation, al * Za + (1 - al) * Zb)
-            rhs = al * Ha + (1 - al) * Hb
-            vals.append(normalized_dist(lhs, rhs) if np.any(rhs) or np.any(lhs) else 0.0)
+    for pairs in _additivity_residuals(net_a, net_b, X, alphas):
+        per_x = np.max([_dist_rows(lhs, rhs) for lhs, rhs in pairs], axis=0)  # (N,) max over alpha
+        out.append(float(np.mean(per_x)))
+    return out
+
+
+def weak_additivity_batch(net_a: MLP, net_b: MLP, X, *, alphas=None) -> list[float]:
+    """Whole-batch variant of ``Dist_sigma``: ``max_alpha dist`` of the flattened ``(N, m_l)`` arrays.
+
+    One normalised distance over the whole batch (not Zhou et al.'s per-example average, see
+    :func:`weak_additivity`); 0 when both sides vanish on the whole batch.
+    """
+    out = []
+    for pairs in _additivity_residuals(net_a, net_b, X, alphas):
+        vals = [normalized_dist(lhs, rhs) if np.any(rhs) or np.any(lhs) else 0.0 for lhs, rhs in pairs]
         out.append(float(max(vals)))
     return out
 

@@ -12,8 +12,8 @@ import numpy as np
 from ._validation import check_choice
 from .barrier import evaluate_path, t_grid
 from .datasets import load_mnist, synthetic_classification
-from .features import approximate_dimensions, commutativity, lemma1, llfc, llfc_budget, stitching_errors, \
-    weak_additivity
+from .features import approximate_dimensions, commutativity, lemma1, llfc, llfc_budget, random_init_references, \
+    stitching_errors, weak_additivity, weak_additivity_batch
 from .matching import match
 from .networks import MLP, permute
 from .train import TrainConfig, init_mlp, train
@@ -77,12 +77,18 @@ def matching_row(net_a: MLP, net_b: MLP, Xm, X, y, *, ts, methods=PAPER_METHODS,
 
 def dimension_row(net: MLP, X, prefix: str = "dim") -> dict:
     """``{prefix}_{matrix}`` (mean over hidden layers) and ``{prefix}_{matrix}_layer{l}`` of
-    :func:`otlmc.features.approximate_dimensions` (uncentered second moments over ``X``)."""
+    :func:`otlmc.features.approximate_dimensions` (second moments over ``X``: uncentered, and the
+    ``*_centered`` covariances), then ``{prefix}_ref_{matrix}`` (and per layer) of
+    :func:`otlmc.features.random_init_references`: the Gaussian-weight values given ``net``'s inputs."""
     row = {}
     for key, vals in approximate_dimensions(net, X).items():
         row[f"{prefix}_{key}"] = float(np.mean(vals))
         for l, v in enumerate(vals, start=1):
             row[f"{prefix}_{key}_layer{l}"] = float(v)
+    for key, vals in random_init_references(net, X).items():
+        row[f"{prefix}_ref_{key}"] = float(np.mean(vals))
+        for l, v in enumerate(vals, start=1):
+            row[f"{prefix}_ref_{key}_layer{l}"] = float(v)
     return row
 
 
@@ -90,7 +96,8 @@ def feature_row(net_a: MLP, net_b: MLP, X, y, *, t_points: int, prefix: str) -> 
     """Zhou et al.'s diagnostics of one pair (docs/theory.md §5), columns ``{prefix}_...``.
 
     Per layer (hidden post-activations, then logits): LLFC ``1 - cos`` at alpha = 1/2, its std,
-    ``coef`` and baseline; ``Dist_sigma``; ``Dist_com``/``Dist_W``/``Dist_H``; the error budget at
+    ``coef`` and baseline; ``Dist_sigma`` (Zhou et al.'s per-example mean) and ``dist_sigma_batch`` (one
+    normalised distance over the whole batch, max over alpha); ``Dist_com``/``Dist_W``/``Dist_H``; the error budget at
     alpha = 1/2; stitching errors. Then Lemma 1 at the midpoint and the loss/error barriers.
     ``error_{prefix}_endpoint`` is B's test error, ``error_a`` A's.
     """
@@ -104,6 +111,8 @@ def feature_row(net_a: MLP, net_b: MLP, X, y, *, t_points: int, prefix: str) -> 
         row[f"{p}_baseline_layer{l}"] = layer["baseline"]
     for l, v in enumerate(weak_additivity(net_a, net_b, X), start=1):
         row[f"{p}_dist_sigma_layer{l}"] = v
+    for l, v in enumerate(weak_additivity_batch(net_a, net_b, X), start=1):
+        row[f"{p}_dist_sigma_batch_layer{l}"] = v
     for c in commutativity(net_a, net_b, X):
         for k in ("dist_com", "dist_w", "dist_h"):
             row[f"{p}_{k}_layer{c['layer']}"] = c[k]
