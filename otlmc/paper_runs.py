@@ -217,8 +217,8 @@ def run_pair(setup: RowSetup, point: float, data, gens: Mapping, *, n_match: int
 
     ``data = (X_train, y_train, X_test, y_test)``; ``gens`` holds generators ``init_a``, ``init_b``,
     ``order_a``, ``order_b`` (an independent pair), ``common``, ``spawn_a``, ``spawn_b`` (Zhou et al.'s
-    spawned pair: common initialisation, two data orders) and ``match`` (randomised matchings). ``n_match`` training rows feed the
-    data-dependent matchings, the dimensions and REPAIR's statistics; the first 1000 test rows the
+    spawned pair: common initialisation, two data orders) and ``match`` (randomised matchings).
+    ``n_match`` training rows feed the data-dependent matchings, the dimensions and REPAIR's statistics; the first 1000 test rows the
     permutation checks.
     """
     Xtr, ytr, Xte, yte = data
@@ -264,7 +264,8 @@ def run_pair(setup: RowSetup, point: float, data, gens: Mapping, *, n_match: int
                     "acc/midpoint_repair": 100 * (1 - rp.error[1]), "loss/midpoint_repair": float(rp.loss[1])})
     elif exp == "rebasin":
         ts = t_grid(t_points)
-        nets = {"naive": chk.align("naive", A, B, "identity"), "wm": chk.align("wm", A, B, "rebasin", rng=gens["match"]),
+        nets = {"naive": chk.align("naive", A, B, "identity"),
+                "wm": chk.align("wm", A, B, "rebasin", rng=gens["match"]),
                 "am": chk.align("am", A, B, "am_uncentered", X=Xm),
                 "ste": chk.align("ste", A, B, "ste", X=Xm, y=ym, rng=gens["match"], steps=setup.ste_steps)}
         for split, (X, y) in (("train", (Xm, ym)), ("test", (Xte, yte))):

@@ -8,13 +8,13 @@ definition. Rows sharing networks are judged together (Fig. 2 with Fig. 1(b)'s d
 al.'s stitching table with LLFC). Outputs besides the table: ``papers_comparison.md`` / ``.csv``
 (paper value, otlmc value, accepted interval, verdict per target) and a figure of both per target.
 
-The defaults ARE the paper's setup (``--scale paper``: e.g. 784-512-512-512-10, 60k images, 50
-epochs, 4 pairs x 6 rates for Fig. 2 — hours on 2 cores); ``--scale reduced`` takes the registry's
-quick parameters (minutes); ``--quick`` is ``--scale tiny --data synthetic`` (seconds, no data).
+The defaults ARE the paper's setup (``--setup paper``: e.g. 784-512-512-512-10, 60k images, 50
+epochs, 4 pairs x 6 rates for Fig. 2 — hours on 2 cores); ``--setup reduced`` takes the registry's
+quick parameters (minutes); ``--quick`` is ``--setup tiny --data synthetic`` (seconds, no data).
 Zero for ``--pairs``, ``--epochs``, ``--n-train`` and ``--points`` means "the row's own value".
 
     python -m sims.papers --row ferbach-fig2 --out runs_full/papers     # the full Fig. 2 run
-    python -m sims.papers --row jordan-repair-mnist-mlp --scale reduced
+    python -m sims.papers --row jordan-repair-mnist-mlp --setup reduced
 """
 from __future__ import annotations
 
@@ -36,24 +36,24 @@ ROW_KEYS = tuple(r.key for r in ROWS)
 @dataclass(frozen=True)
 class Config:
     row: str = param("ferbach-fig2", "registry row to run (otlmc.papers.ROWS)", choices=ROW_KEYS)
-    scale: str = param("paper", "paper = the published setup; reduced = the registry's quick setup; tiny = seconds",
+    setup: str = param("paper", "paper = the published setup; reduced = the registry's quick setup; tiny = seconds",
                        choices=SCALES, quick="tiny")
     data: str = param("mnist", "real MNIST (local cache, `python -m otlmc.datasets`) or a 784-d Gaussian mixture "
                       "(no download)", choices=DATA, quick="synthetic")
     points: tuple = param((0.0,), "sweep points: peak learning rates (Ferbach rows) or hidden widths (Entezari); "
-                          "0 = the row's own sweep at this scale", min=0.0, axis="point")
+                          "0 = the row's own sweep at this --setup", min=0.0, axis="point")
     pairs: int = param(0, "independently trained pairs per point (0 = the row's own)", min=0)
-    epochs: int = param(0, "training epochs (0 = the row's own at this scale)", min=0)
-    n_train: int = param(0, "training images (0 = the row's own at this scale)", min=0)
+    epochs: int = param(0, "training epochs (0 = the row's own at this --setup)", min=0)
+    n_train: int = param(0, "training images (0 = the row's own at this --setup)", min=0)
     n_test: int = param(10_000, "test images for every test-set quantity", min=1, max=10_000, quick=500)
     n_match: int = param(10_000, "training images feeding data-dependent matchings, dimensions and REPAIR's "
                          "statistics", min=2, quick=300)
     t_points: int = param(25, "t-grid of the barrier rows (Ainsworth: 25 in the paper)", min=3, quick=5)
 
     def __post_init__(self):  # resolve the "row's own sweep" sentinel, so that the grid is explicit;
-        # a resolved sweep is an _Own tuple, re-resolved when --row or --scale changes (dataclasses.replace)
-        if (self.points == (0.0,) or isinstance(self.points, _Own)) and self.row in ROW_KEYS and self.scale in SCALES:
-            object.__setattr__(self, "points", _Own(row_setup(self.row, self.scale).points))
+        # a resolved sweep is an _Own tuple, re-resolved when --row or --setup changes (dataclasses.replace)
+        if (self.points == (0.0,) or isinstance(self.points, _Own)) and self.row in ROW_KEYS and self.setup in SCALES:
+            object.__setattr__(self, "points", _Own(row_setup(self.row, self.setup).points))
 
 
 class _Own(tuple):
@@ -61,8 +61,8 @@ class _Own(tuple):
 
 
 def setup_of(cfg: Config):
-    """The row's setup at ``cfg.scale`` with the command line's overrides."""
-    s = row_setup(cfg.row, cfg.scale)
+    """The row's setup at ``cfg.setup`` with the command line's overrides."""
+    s = row_setup(cfg.row, cfg.setup)
     over = {k: getattr(cfg, k) for k in ("pairs", "epochs", "n_train") if getattr(cfg, k)}
     return replace(s, points=cfg.points, **over)
 
@@ -89,8 +89,8 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
 
 def claims(cfg: Config) -> list[Claim]:
     """Permutation checks; agreement with every paper value (paper setup on MNIST); Fig. 2 orderings."""
-    paper = None if (cfg.scale, cfg.data) == ("paper", "mnist") else \
-        f"the paper's values are for its setup (--scale paper --data mnist), not --scale {cfg.scale} --data {cfg.data}"
+    paper = None if (cfg.setup, cfg.data) == ("paper", "mnist") else \
+        f"the paper's values are for its setup (--setup paper --data mnist), not --setup {cfg.setup} --data {cfg.data}"
     out = [Claim("perm_check", "inequality", "every matching's permuted B computes B's function: hidden "
                  "pre-activations reindexed and outputs equal within the rounding bound (max ratio <= 1)",
                  "docs/theory.md §0 (permutation invariance); issue 15 item 4", "perm_check_max_ratio",
@@ -116,7 +116,7 @@ def claims(cfg: Config) -> list[Claim]:
 
 def tables(rows, cfg: Config) -> dict:
     csv_rows, md = comparison(experiment_rows(cfg.row), rows)
-    head = (f"Paper rows, otlmc run `python -m sims.papers --row {cfg.row} --scale {cfg.scale} --data {cfg.data}` "
+    head = (f"Paper rows, otlmc run `python -m sims.papers --row {cfg.row} --setup {cfg.setup} --data {cfg.data}` "
             f"({len(rows)} sweep points; values are means over pairs).\n\n")
     return {"comparison": csv_rows, "comparison.md": head + md}
 
@@ -152,7 +152,7 @@ def plot(rows, cfg: Config, verdicts):
         ax.set_xticks(x, [n.replace("midpoint_loss/", "") for n in names], rotation=75, fontsize=7)
         ax.set_title(f"{r.paper.short}, {r.where}\n{v.verdict}", fontsize=9)
         ax.legend(fontsize=7)
-    fig.suptitle(f"paper vs otlmc ({cfg.row}, --scale {cfg.scale}, --data {cfg.data}; otlmc = mean over pairs)",
+    fig.suptitle(f"paper vs otlmc ({cfg.row}, --setup {cfg.setup}, --data {cfg.data}; otlmc = mean over pairs)",
                  fontsize=10)
     fig.tight_layout()
     return fig
