@@ -218,8 +218,8 @@ def run_pair(setup: RowSetup, point: float, data, gens: Mapping, *, n_match: int
     ``data = (X_train, y_train, X_test, y_test)``; ``gens`` holds generators ``init_a``, ``init_b``,
     ``order_a``, ``order_b`` (an independent pair), ``common``, ``spawn_a``, ``spawn_b`` (Zhou et al.'s
     spawned pair: common initialisation, two data orders) and ``match`` (randomised matchings).
-    ``n_match`` training rows feed the data-dependent matchings, the dimensions and REPAIR's statistics; the first 1000 test rows the
-    permutation checks.
+    ``n_match`` training rows feed the data-dependent matchings, the dimensions and REPAIR's
+    statistics; the first 1000 test rows the permutation checks.
     """
     Xtr, ytr, Xte, yte = data
     exp = EXPERIMENT[setup.row]
