@@ -200,9 +200,9 @@ def test_each_experiment_measures_every_registry_name_with_verified_alignments(r
 
 @pytest.mark.slow
 def test_tiny_ferbach_on_mnist_learns_and_aligns(mnist_cache):
-    s = replace(R.row_setup("ferbach-fig2", "tiny"), pairs=1, n_train=5000, epochs=3)
+    s = replace(R.row_setup("ferbach-fig2", "tiny"), widths=(784, 32, 32, 32, 10), pairs=1, n_train=10_000, epochs=5)
     data = R.load_data("mnist", s.n_train, 2000)
-    out = R.run_pair(s, P.FERBACH_LRS[4], data, R.pair_generators(np.random.default_rng(1), 1)[0], n_match=1000,
+    out = R.run_pair(s, P.FERBACH_LRS[5], data, R.pair_generators(np.random.default_rng(1), 1)[0], n_match=1000,
                      t_points=3)
     assert out["midpoint_loss/endpoints"] < 0.6  # chance is log 10 = 2.30
     assert out["midpoint_loss/am"] < out["midpoint_loss_unaligned"]
