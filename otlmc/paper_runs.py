@@ -12,8 +12,9 @@ suffix, e.g. ``midpoint_loss/am`` for ``midpoint_loss/am/lr=0.00158``), its stan
 its ``:excess`` over the accepted interval (``max(low - m, m - high)``, ``<= 0`` exactly when the
 value is accepted; ``None`` where the paper has no value at that point).
 
-Setups (``sims.papers --setup``, :func:`row_setup`'s ``scale``): ``"paper"`` is the row's published setup; ``"reduced"`` the registry's
-``quick`` parameters (minutes on MNIST); ``"tiny"`` a seconds-sized version for tests.
+Setups (``sims.papers --setup``, :func:`row_setup`'s ``scale``): ``"paper"`` is the row's published
+setup; ``"reduced"`` the registry's ``quick`` parameters (minutes on MNIST); ``"tiny"`` a
+seconds-sized version for tests.
 """
 from __future__ import annotations
 
