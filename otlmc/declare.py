@@ -135,7 +135,8 @@ class Sim:
     lists the :class:`otlmc.claims.Claim` objects the run is judged by; ``plot(rows, cfg, verdicts)``
     draws the figure from the table and the verdicts (it computes nothing new); ``check(cfg)``
     raises ValueError for combinations of fields that single-field ranges cannot express;
-    ``tables(rows, cfg)`` returns extra derived tables ``{suffix: rows}`` written beside the main one.
+    ``tables(rows, cfg)`` returns extra derived tables ``{suffix: rows}`` written beside the main one
+    (a ``str`` value is a text table written as ``<sim>_<suffix>``, e.g. ``"comparison.md"``).
     """
 
     name: str

@@ -7,7 +7,7 @@
   written), host and wall time — written even when tabulating or judging fails later;
 * ``<sim>_fits.csv``: the verdicts of the sim's claims (:mod:`otlmc.claims`), the single source
   of every number the figure legends, ``sims.report`` and the README quote;
-* ``<sim>_<suffix>.csv``: derived tables the sim declares;
+* ``<sim>_<suffix>.csv``: derived tables the sim declares (a ``str`` table is written as ``<sim>_<suffix>``);
 * ``<sim>.png`` / ``.pdf``: the figure, drawn from the table and verdicts.
 
 Finished cells are stored under ``OUT/.cells/<sim>/`` as they complete (a crash or Ctrl-C loses
@@ -211,7 +211,10 @@ def _run(sim: Sim, argv: list[str]) -> int:
     write_csv(rows, out / f"{sim.name}.csv")
     write_parquet(rows, out / f"{sim.name}.parquet")
     for suffix, extra in (sim.tables(rows, cfg) if sim.tables else {}).items():
-        write_csv(extra, out / f"{sim.name}_{suffix}.csv")
+        if isinstance(extra, str):  # a text table (e.g. suffix "comparison.md"), written as given
+            atomic_write_text(out / f"{sim.name}_{suffix}", extra)
+        else:
+            write_csv(extra, out / f"{sim.name}_{suffix}.csv")
     verdicts = evaluate_all(sim.claims(cfg) if sim.claims else [], rows, sim=sim.name, root_seed=args.seed)
     fits = verdict_rows(verdicts)
     if fits:
