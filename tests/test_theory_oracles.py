@@ -344,10 +344,12 @@ def test_weight_matching_cost_is_w2_squared_of_translated_rows():
 
 
 def test_sq_distances_against_an_explicit_loop():
+    """Both paths: direct differences (d <= 4) and the centred GEMM expansion (larger d)."""
     r = np.random.default_rng(2)
-    X, Y = r.normal(size=(4, 3)), r.normal(size=(5, 3))
-    want = np.array([[np.sum((x - y) ** 2) for y in Y] for x in X])
-    np.testing.assert_allclose(sq_distances(X, Y), want, rtol=1e-12, atol=1e-12)
+    for d in (3, 9, 40):
+        X, Y = r.normal(size=(4, d)), r.normal(size=(5, d))
+        want = np.array([[np.sum((x - y) ** 2) for y in Y] for x in X])
+        np.testing.assert_allclose(sq_distances(X, Y), want, rtol=1e-12, atol=1e-12)
 
 
 def test_linear_assignment_maximize_brute_force():
