@@ -14,8 +14,9 @@ Sections (all timings are medians over ``--repeats`` runs, every ratio measured 
 ``sweep``       the ``sims.width_scaling`` sweep: otlmc vs the peer-style pipeline
                 (:mod:`benchmarks.peer_width_scaling`), with the matching costs compared.
 ``barrier``     one path (25 t values): evaluate_path (cache-sized t-blocks, first layer linear in t) vs one forward per t.
-``meanfield``, ``train``  hooks: ``benchmarks/bench_meanfield.py`` / ``bench_train.py`` with
-                ``run(quick) -> dict`` when those modules exist.
+``meanfield``, ``train``, ``matrixfree``  hooks: ``benchmarks/bench_meanfield.py`` /
+                ``bench_train.py`` / ``bench_matrixfree.py`` with ``run(quick) -> dict`` when
+                those modules exist.
 
     python -m benchmarks            # full suite, ~14 minutes on 2 busy cores
     python -m benchmarks --quick    # ~1 minute
@@ -42,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 REGIMES = ("gauss2", "gauss16", "gauss128", "uniform2", "wm128", "wm6")
-SECTIONS = ("assignment", "cost", "sweep", "barrier", "meanfield", "train")
+SECTIONS = ("assignment", "cost", "sweep", "barrier", "meanfield", "train", "matrixfree")
 RESULTS = Path(__file__).resolve().parent / "results"
 #: the quick suite's sweep: the default one cut to widths where the pipelines differ at all
 SWEEP_QUICK = dict(widths=(128, 256, 512, 1024), replicates=2, n_eval=500, fit_min_width=128)
@@ -390,7 +391,8 @@ def main(argv=None) -> int:
     if "sweep" in args.sections:
         print("[width_scaling sweep]")
         res["sweep"] = bench_sweep(quick)
-    for hook, module in (("meanfield", "bench_meanfield"), ("train", "bench_train")):
+    for hook, module in (("meanfield", "bench_meanfield"), ("train", "bench_train"),
+                         ("matrixfree", "bench_matrixfree")):
         if hook in args.sections:
             print(f"[{hook}]")
             res[hook] = run_hook(module, quick)
