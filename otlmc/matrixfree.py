@@ -547,10 +547,12 @@ def _solve(X, Y, p, k, bj, method, max_rounds, info):
     info["t_auction"] = time.perf_counter() - t1
     peak = 0
     local_rounds = 0
+    stale = False
     for rnd in range(1, max_rounds + 1):
         t1 = time.perf_counter()
+        fresh = rnd == 1 or stale
         row2col, v, ok = _sparse_ssp(n, indptr, indices, costs, v, row2col,
-                                     ARR_FACTOR if rnd == 1 else 0, True)
+                                     ARR_FACTOR if fresh else 0, True)
         info["t_solve"] += time.perf_counter() - t1
         if not ok:  # cannot happen: the diagonal pairs always admit a perfect matching
             raise RuntimeError("the candidate graph has no perfect matching (internal error).")
@@ -582,8 +584,13 @@ def _solve(X, Y, p, k, bj, method, max_rounds, info):
         else:
             local_rounds += 1
         indptr, indices, costs, added = _add_edges(Xc, Yc, indptr, indices, costs, viol, pkind, pexp)
-        if added == 0:  # violated pairs already in the graph: the sparse solve was not optimal
-            raise RuntimeError(f"round {rnd}: violated pairs (tol {tol:.1e}) are already "
-                               "candidates; the sparse solve did not converge.")
+        if added == 0:
+            # the violated pairs are graph edges: rounding in the warm-started duals; solve the
+            # graph afresh from the current potentials (twice in a row would be a bug)
+            if stale:
+                raise RuntimeError(f"round {rnd}: violated pairs (tol {tol:.1e}) are already "
+                                   "candidates after a fresh solve; the sparse solve is wrong.")
+            row2col = np.full(n, -1, dtype=np.int64)
+        stale = added == 0
     raise RuntimeError(f"not certified after max_rounds={max_rounds} rounds (worst reduced cost "
                        f"{info['worst_reduced_cost']:.3e}, tol {info['tol']:.1e}); raise max_rounds.")

@@ -180,3 +180,24 @@ def test_n4096_against_dense_and_scipy():
         ar = np.arange(4096)
         assert C[ar, perm].sum() == C[ar, linear_assignment(C)].sum()
         assert np.array_equal(perm, scipy_perm(C))
+
+
+def test_rounding_violations_inside_the_graph_trigger_a_fresh_solve(seed, monkeypatch):
+    # a corrupted first solve leaves violated pairs that are all graph edges (check set == graph)
+    monkeypatch.setattr(mf, "CHECK_K", 1)
+    real = mf._sparse_ssp
+    calls = []
+
+    def corrupted(*args):
+        row2col, v, ok = real(*args)
+        calls.append(1)
+        if len(calls) == 1:
+            v = v + 0.05 * np.random.default_rng(seed).standard_normal(v.size)
+        return row2col, v, ok
+
+    monkeypatch.setattr(mf, "_sparse_ssp", corrupted)
+    rng = np.random.default_rng(seed)
+    X, Y = rng.standard_normal((400, 2)), rng.standard_normal((400, 2))
+    perm, info = match_clouds(X, Y, return_info=True)
+    assert len(calls) >= 2 and info["rounds"] >= 2
+    assert np.array_equal(perm, scipy_perm(cost_matrix(X, Y)))
