@@ -10,18 +10,22 @@ Method
    exact arithmetic, and the rounding of every computed distance becomes independent of where the
    clouds sit (a cloud at ``10^6`` is solved and certified as well as one at the origin).
 2. **Candidate graph**: the ``k`` nearest ``y`` of every ``x`` and the ``k`` nearest ``x`` of every
-   ``y`` (a KD-tree for ``d <= TREE_MAX_D``, else a blocked scan of all pairs, below), plus the
-   pairs ``(i, i)`` that guarantee a perfect matching exists in the graph.
-3. **Exact sparse solve**: successive shortest augmenting paths with Hungarian potentials ``u, v``
-   on the CSR graph (the kernel of :mod:`otlmc.assignment`), warm-started in later rounds.
+   ``y`` (a KD-tree for ``d <= TREE_MAX_D``, else the blocked pass below, keeping a heap per row),
+   plus the pairs ``(i, i)`` that guarantee a perfect matching exists in the graph. A larger
+   *check set* (``CHECK_K`` neighbours each way) is kept with its costs.
+3. **Exact sparse solve**: a forward auction with epsilon-scaling gives near-optimal column
+   potentials in ``O(n k)`` per phase; successive shortest augmenting paths with Hungarian
+   potentials ``u, v`` on the CSR graph (the kernel of :mod:`otlmc.assignment`) then finish
+   exactly, and later rounds warm-start from the current duals.
 4. **Certificate against all ``n^2`` pairs**, by a blocked pass that computes the reduced costs
    ``r_ij = C_ij - u_i - v_j`` block by block (a ``block``-column tile of ``Y`` in cache, rows
    streamed through it; nothing of size ``n^2`` is stored). ``u_i = C_{i,pi(i)} - v_{pi(i)}``
    makes every matched edge tight, so the permutation is optimal as soon as ``r_ij >= 0`` on every
    pair (weak duality). The pass returns ``min_j r_ij`` of every row (hence the worst reduced cost
    and the duality gap ``sum_i max_j (-r_ij)``) and the ``KV`` most violated pairs of every row.
-5. Violated pairs (``r_ij < -tol``) join the graph and the solve restarts from the current duals;
-   rounds repeat until the pass certifies.
+5. Violated pairs (``r_ij < -tol``) join the graph and the solve restarts from the current duals.
+   Before each blocked pass the check set is tested (``O(n CHECK_K)``); only when it holds no
+   violation does the ``O(n^2)`` pass run, so one pass usually certifies.
 
 Tolerance (rounding only, not relative to the total): every ``C_ij`` is computed as
 ``sum_k (x_ik - y_jk)^2`` (then ``sqrt`` / ``**(p/2)``) from the centred coordinates, the same
@@ -32,14 +36,15 @@ and the two subtractions add ``eps (|C_ij - v_j| + |u_i|)``, so
           \\qquad C_{\\max} = (\\max_i |x_i| + \\max_j |y_j|)^p
 
 bounds the rounding of every computed reduced cost. Certified means every computed ``r_ij >= -tol``:
-then no permutation is cheaper by more than ``n (tol + |worst|)`` (reported as ``gap_bound``),
-which is far below the difference between distinct permutations of continuous data. The
-permutation is the one the dense solver finds; its cost evaluated on any common cost matrix is the
-same to the last bit (tests: against :func:`otlmc.assignment.linear_assignment` and scipy).
+then no permutation is cheaper by more than ``n (tol + |worst|)`` (reported as ``gap_bound``;
+about 2e-7 of a total of 1.5e4 at n = 131072, d = 5). In every comparison run (n <= 16384, d = 1 to
+10) the permutation is the one scipy and :func:`otlmc.assignment.linear_assignment` find, so its
+total on a common cost matrix is the same to the last bit.
 
 The blocked pass is numba-compiled per ``(d, p-kind)`` (coordinates unrolled so the pair loop
 vectorises) and runs over row blocks in parallel. It is the whole cost at large ``n``:
-``n^2 (3d + 2)`` flops per round.
+``n^2 (3d + 2)`` flops per pass. Memory: the points, the graph and the check set,
+``O(n (d + k + CHECK_K))`` (about 0.5 GB peak RSS at n = 131072, d = 5).
 """
 from __future__ import annotations
 
