@@ -295,15 +295,14 @@ def _check_local(cptr, cidx, ccost, u, v, tol, kv):
     return out, total
 
 
-_SCANS: dict = {}
+@_nb.njit(cache=True, nogil=True, parallel=True)
+def _scan(X, Yblk, wblk, rowdet, viol, kv, bi, pexp, start, D, P):
+    """The blocked pass over all pairs, compiled per dimension ``D`` and power kind ``P``.
 
-
-def _scan_kernel(d: int, pkind: int):
-    """The blocked pass, compiled for dimension ``d`` and power kind ``pkind`` (cached on disk).
-
-    ``scan(X, Yblk, wblk, rowdet, viol, kv, bi, pexp, start) -> (rowmin, hv, hi)``:
-    with ``s_ij = C_ij - w_j`` (``Yblk`` (nb, d, bj) and ``wblk`` (nb, bj) hold the columns in
-    tiles; padding columns carry ``w = -inf``), for every row ``i``
+    ``D`` and ``P`` are dispatched as literals (one cached specialisation each), so the
+    coordinate loop is unrolled and the pair loop vectorises. With ``s_ij = C_ij - w_j``
+    (``Yblk`` (nb, D, bj) and ``wblk`` (nb, bj) hold the columns in tiles; padding columns carry
+    ``w = -inf``), for every row ``i``:
 
     - ``hi[i]`` (kv,) / ``hv[i]``: the ``kv`` smallest ``s_ij`` with ``s_ij < viol[i]``
       (-1 / inf where fewer),
@@ -314,69 +313,59 @@ def _scan_kernel(d: int, pkind: int):
     a hit are rescanned in scalar code, with the same expression (bit-identical values). Row
     blocks of ``bi`` rows run in parallel and start at tile ``start[b]``.
     """
-    key = (int(d), int(pkind))
-    fn = _SCANS.get(key)
-    if fn is not None:
-        return fn
-    D = key[0]
-    P = key[1]
-
-    @_nb.njit(cache=True, nogil=True, parallel=True)
-    def scan(X, Yblk, wblk, rowdet, viol, kv, bi, pexp, start):
-        n = X.shape[0]
-        nbj = Yblk.shape[0]
-        bj = Yblk.shape[2]
-        rowmin = np.full(n, np.inf)
-        hv = np.full((n, kv), np.inf)
-        hi = np.full((n, kv), -1, dtype=np.int64)
-        nrb = (n + bi - 1) // bi
-        for b in _nb.prange(nrb):
-            i0 = b * bi
-            i1 = min(n, i0 + bi)
-            for q in range(nbj):
-                jb = start[b] + q
-                if jb >= nbj:
-                    jb -= nbj
-                Yb = Yblk[jb]  # (d, bj)
-                wb = wblk[jb]  # (bj,)
-                for i in range(i0, i1):
-                    hvi = hv[i]
-                    hii = hi[i]
-                    vi = viol[i]
-                    t = max(rowdet[i], min(vi, hvi[0]))
-                    cnt = 0
-                    for j in range(bj):  # vectorised count: no store, no branch
-                        c = 0.0
-                        for kk in range(D):
-                            df = X[i, kk] - Yb[kk, j]
-                            c += df * df
-                        if P == 1:
-                            c = math.sqrt(c)
-                        elif P == 0:
-                            c = c**pexp
-                        cnt += (c - wb[j]) < t
-                    if cnt == 0:
-                        continue
-                    for j in range(bj):  # rare: the same values again, kept
-                        c = 0.0
-                        for kk in range(D):
-                            df = X[i, kk] - Yb[kk, j]
-                            c += df * df
-                        if P == 1:
-                            c = math.sqrt(c)
-                        elif P == 0:
-                            c = c**pexp
-                        s = c - wb[j]
-                        if s < rowmin[i]:
-                            rowmin[i] = s
-                        if s < vi and s < hvi[0]:
-                            hvi[0] = s
-                            hii[0] = jb * bj + j
-                            _sift_down(hvi, hii, 0, kv)
-        return rowmin, hv, hi
-
-    _SCANS[key] = scan
-    return scan
+    _nb.literally(D)
+    _nb.literally(P)
+    n = X.shape[0]
+    nbj = Yblk.shape[0]
+    bj = Yblk.shape[2]
+    rowmin = np.full(n, np.inf)
+    hv = np.full((n, kv), np.inf)
+    hi = np.full((n, kv), -1, dtype=np.int64)
+    nrb = (n + bi - 1) // bi
+    for b in _nb.prange(nrb):
+        i0 = b * bi
+        i1 = min(n, i0 + bi)
+        for q in range(nbj):
+            jb = start[b] + q
+            if jb >= nbj:
+                jb -= nbj
+            Yb = Yblk[jb]  # (D, bj)
+            wb = wblk[jb]  # (bj,)
+            for i in range(i0, i1):
+                hvi = hv[i]
+                hii = hi[i]
+                vi = viol[i]
+                t = max(rowdet[i], min(vi, hvi[0]))
+                cnt = 0
+                for j in range(bj):  # vectorised count: no store, no branch
+                    c = 0.0
+                    for kk in range(D):
+                        df = X[i, kk] - Yb[kk, j]
+                        c += df * df
+                    if P == 1:
+                        c = math.sqrt(c)
+                    elif P == 0:
+                        c = c**pexp
+                    cnt += (c - wb[j]) < t
+                if cnt == 0:
+                    continue
+                for j in range(bj):  # rare: the same values again, kept
+                    c = 0.0
+                    for kk in range(D):
+                        df = X[i, kk] - Yb[kk, j]
+                        c += df * df
+                    if P == 1:
+                        c = math.sqrt(c)
+                    elif P == 0:
+                        c = c**pexp
+                    s = c - wb[j]
+                    if s < rowmin[i]:
+                        rowmin[i] = s
+                    if s < vi and s < hvi[0]:
+                        hvi[0] = s
+                        hii[0] = jb * bj + j
+                        _sift_down(hvi, hii, 0, kv)
+    return rowmin, hv, hi
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -418,10 +407,10 @@ def _knn(A: np.ndarray, B: np.ndarray, k: int, method: str, bj: int, pkind: int,
         _, idx = cKDTree(B).query(A, k=k, workers=-1)
         return np.asarray(idx, dtype=np.int64).reshape(A.shape[0], k)
     tiles = _Tiles(B, bj)
-    scan = _scan_kernel(A.shape[1], pkind)
     n = A.shape[0]
-    _, hv, hi = scan(A, tiles.Y, tiles.weights(np.zeros(B.shape[0])), np.full(n, -np.inf),
-                     np.full(n, np.inf), k, ROW_BLOCK, pexp, _starts(n, ROW_BLOCK, tiles.nb))
+    _, hv, hi = _scan(A, tiles.Y, tiles.weights(np.zeros(B.shape[0])), np.full(n, -np.inf),
+                      np.full(n, np.inf), k, ROW_BLOCK, pexp, _starts(n, ROW_BLOCK, tiles.nb),
+                      A.shape[1], pkind)
     order = np.argsort(hv, axis=1, kind="stable")  # (n, k) nearest first
     return np.ascontiguousarray(np.take_along_axis(hi, order, axis=1))
 
@@ -537,7 +526,6 @@ def _solve(X, Y, p, k, bj, method, max_rounds, info):
     del near_r, near_c
     info["t_candidates"] = time.perf_counter() - t0
     tiles = _Tiles(Yc, bj)
-    scan = _scan_kernel(d, pkind)
     starts = np.zeros((n + ROW_BLOCK - 1) // ROW_BLOCK, dtype=np.int64)
     rx = float(np.sqrt((Xc * Xc).sum(1).max()))
     ry = float(np.sqrt((Yc * Yc).sum(1).max()))
@@ -572,8 +560,8 @@ def _solve(X, Y, p, k, bj, method, max_rounds, info):
         viol, found = _check_local(cptr, cidx, ccost, u, v, tol, KV)  # cheap: O(n kc)
         if found == 0:
             t1 = time.perf_counter()
-            rowmin, _, viol = scan(Xc, tiles.Y, tiles.weights(v), u + tol, u - tol, KV, ROW_BLOCK,
-                                   pexp, starts)  # (n,), (n, KV) over all n^2 pairs
+            rowmin, _, viol = _scan(Xc, tiles.Y, tiles.weights(v), u + tol, u - tol, KV,
+                                    ROW_BLOCK, pexp, starts, d, pkind)  # (n,), (n, KV): all pairs
             info["t_certify"] += time.perf_counter() - t1
             info["passes"] += 1
             red = rowmin - u  # (n,) min_j r_ij per row

@@ -118,9 +118,8 @@ def test_blocked_pass_against_brute_force(rng):
     S = C - w[None, :]
     u = S.min(1) + 0.5  # thresholds: several hits per row
     tiles = mf._Tiles(Y, 64)  # 300 is not a multiple of 64: padding is exercised
-    scan = mf._scan_kernel(d, 2)
-    rowmin, hv, hi = scan(X, tiles.Y, tiles.weights(w), u + 1e-9, u, 5,
-                          mf.ROW_BLOCK, 1.0, np.zeros(5, dtype=np.int64))
+    rowmin, hv, hi = mf._scan(X, tiles.Y, tiles.weights(w), u + 1e-9, u, 5,
+                              mf.ROW_BLOCK, 1.0, np.zeros(5, dtype=np.int64), d, 2)
     np.testing.assert_allclose(rowmin, S.min(1), rtol=0, atol=1e-12)
     for i in range(n):
         expect = np.argsort(S[i])[: min(5, int((S[i] < u[i]).sum()))]
@@ -167,6 +166,15 @@ def test_bad_inputs():
         match_clouds(X, X, return_info=1)
     with pytest.raises(ValueError, match="d = 0"):
         match_clouds(np.zeros((3, 0)), np.zeros((3, 0)))
+
+
+def test_several_dimensions_in_one_process():
+    # one compiled specialisation per (d, p kind) side by side (a closure-per-d cache once broke here)
+    rng = np.random.default_rng(3)
+    for d, p in ((2, 2.0), (5, 2.0), (10, 2.0), (3, 1.0), (10, 1.0)):
+        X, Y = rng.standard_normal((260, d)), rng.standard_normal((260, d))
+        C = cost_matrix(X, Y, p)
+        assert np.array_equal(match_clouds(X, Y, p=p), scipy_perm(C)), (d, p)
 
 
 @pytest.mark.slow
