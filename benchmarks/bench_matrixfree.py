@@ -1,4 +1,4 @@
-"""Matrix-free certified exact transport (``otlmc.matrixfree``) next to the dense peers.
+"""Matrix-free certified exact transport (``otlmc.transport.matrixfree``) next to the dense peers.
 
 For each ``(n, d)`` (Gaussian clouds, squared Euclidean cost) one child process times
 ``match_clouds`` and records its certificate and its peak resident memory (``ru_maxrss`` of the
@@ -39,7 +39,7 @@ def _rss_mb() -> float:
 
 def measure_one(n: int, d: int, peer_max_n: int, scipy_max_n: int, pot_max_n: int) -> dict:
     """One (n, d) row; runs in its own process so that its peak memory is its own."""
-    from otlmc.matrixfree import match_clouds
+    from otlmc.transport.matrixfree import match_clouds
 
     rng = np.random.default_rng([n, d])
     X, Y = rng.standard_normal((n, d)), rng.standard_normal((n, d))  # (n, d) each
@@ -62,7 +62,7 @@ def measure_one(n: int, d: int, peer_max_n: int, scipy_max_n: int, pot_max_n: in
         return row
     from scipy.optimize import linear_sum_assignment
 
-    from otlmc.assignment import linear_assignment
+    from otlmc.transport.assignment import linear_assignment
     from otlmc.transport import cost_matrix, emd_exact
 
     ar = np.arange(n)

@@ -108,7 +108,7 @@ def sample_points(law: str, n: int, d: int, *, rng: np.random.Generator) -> np.n
 def two_sample_w2sq(X, Y, *, periodic: bool = False) -> float:
     """Exact ``W_2^2`` between the empirical measures of ``X`` (n, d) and ``Y`` (n, d).
 
-    By Birkhoff's theorem one assignment (:func:`otlmc.assignment.linear_assignment`) on the
+    By Birkhoff's theorem one assignment (:func:`otlmc.transport.linear_assignment`) on the
     squared-distance matrix, Euclidean or (``periodic=True``) on the unit flat torus.
     """
     if not isinstance(periodic, (bool, np.bool_)):

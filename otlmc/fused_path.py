@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba as _nb
 import numpy as np
 
-from ._mf_kernels import _tanh
+from .meanfield.kernels import _tanh
 from ._validation import check_array, check_t_grid
 from .barrier import barrier_values, t_grid
 from .networks import MLP, check_same_architecture

@@ -7,9 +7,9 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-import otlmc.matrixfree as mf
-from otlmc.assignment import linear_assignment
-from otlmc.matrixfree import match_clouds, wasserstein_clouds
+import otlmc.transport.matrixfree as mf
+from otlmc.transport.assignment import linear_assignment
+from otlmc.transport.matrixfree import match_clouds, wasserstein_clouds
 from otlmc.transport import cost_matrix, empirical_wasserstein
 
 

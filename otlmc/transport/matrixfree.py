@@ -15,7 +15,7 @@ Method
    *check set* (``CHECK_K`` neighbours each way) is kept with its costs.
 3. **Exact sparse solve**: a forward auction with epsilon-scaling gives near-optimal column
    potentials in ``O(n k)`` per phase; successive shortest augmenting paths with Hungarian
-   potentials ``u, v`` on the CSR graph (the kernel of :mod:`otlmc.assignment`) then finish
+   potentials ``u, v`` on the CSR graph (the kernel of :mod:`otlmc.transport.assignment`) then finish
    exactly, and later rounds warm-start from the current duals.
 4. **Certificate against all ``n^2`` pairs**, by a blocked pass that computes the reduced costs
    ``r_ij = C_ij - u_i - v_j`` block by block (a ``block``-column tile of ``Y`` in cache, rows
@@ -38,7 +38,7 @@ and the two subtractions add ``eps (|C_ij - v_j| + |u_i|)``, so
 bounds the rounding of every computed reduced cost. Certified means every computed ``r_ij >= -tol``:
 then no permutation is cheaper by more than ``n (tol + |worst|)`` (reported as ``gap_bound``;
 about 2e-7 of a total of 1.5e4 at n = 131072, d = 5). In every comparison run (n <= 16384, d = 1 to
-10) the permutation is the one scipy and :func:`otlmc.assignment.linear_assignment` find, so its
+10) the permutation is the one scipy and :func:`otlmc.transport.linear_assignment` find, so its
 total on a common cost matrix is the same to the last bit.
 
 The blocked pass is numba-compiled per ``(d, p-kind)`` (coordinates unrolled so the pair loop
@@ -55,9 +55,9 @@ import numba as _nb
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._validation import check_array, check_int, check_real
+from .._validation import check_array, check_int, check_real
 from .assignment import ARR_FACTOR, _sparse_ssp
-from .backend import to_numpy
+from ..backend import to_numpy
 
 __all__ = ["match_clouds", "wasserstein_clouds", "K_DEFAULT", "BLOCK_DEFAULT"]
 
