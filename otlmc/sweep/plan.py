@@ -19,7 +19,7 @@ from .._validation import check_real
 from ..rng import DEFAULT_STREAMS
 from .execute import CellFn, run_one
 from .grid import cell_id
-from .store import read_finished, scan_store
+from .store import read_finished, record_identity, scan_store
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def plan_sweep(fn: CellFn | None, cells: Sequence[Mapping], *, sim: str, root_se
     ids = [cell_id(sim, p, root_seed, context) for p in cells]
     done, failed = ({}, {})
     if store is not None and Path(store).is_dir() and not fresh:
-        done, failed = scan_store(store, ids)
+        done, failed, _ = scan_store(store, ids, [record_identity(sim, p, root_seed, context) for p in cells])
         if retry_failed:
             failed = {}
     todo = [p for p, cid in zip(cells, ids) if cid not in done and cid not in failed]
