@@ -202,18 +202,34 @@ def test_one_failed_cell_makes_exit_status_1(tmp_path, capsys):
     assert run(sim, [*ARGS, "--out", str(tmp_path)]) == 1  # still failed on resume, still 1
 
 
+def _tables_crash(rows, cfg):
+    raise RuntimeError("planted tabulation failure")
+
+
+def test_json_is_written_when_tabulation_crashes(tmp_path):
+    sim = dataclasses.replace(width_scaling.SIM, tables=_tables_crash)
+    with pytest.raises(RuntimeError, match="planted"):
+        run(sim, [*ARGS, "--out", str(tmp_path)])
+    meta = json.loads((tmp_path / f"{SIM}.json").read_text())
+    assert meta["n_rows"] == 4 and meta["cells_failed"] == 0
+
+
 def _corrupt_row(cfg, params, streams):
     row = width_scaling.cell(cfg, params, streams)
     row["w2_layer1"] = "corrupted"  # a value no fit can read
     return row
 
 
-def test_json_is_written_when_tabulation_crashes(tmp_path):
-    sim = dataclasses.replace(width_scaling.SIM, cell=_corrupt_row)
-    with pytest.raises((ValueError, TypeError)):
-        run(sim, [*ARGS, "--out", str(tmp_path)])
-    meta = json.loads((tmp_path / f"{SIM}.json").read_text())
-    assert meta["n_rows"] == 4 and meta["cells_failed"] == 0
+@pytest.mark.parametrize("extra, claim, why", [
+    ([], "w2_rate", "column 'w2_layer1' is missing or not numeric"),
+    (["--replicates", "1"], "w2_rate", "a bootstrap interval needs replicates"),  # was a traceback
+    (["--t-points", "2"], "barrier_rate", "y must be positive"),  # barrier 0 on a 2-point grid: was a traceback
+])
+def test_unjudgeable_table_gives_no_verdict_not_a_traceback(tmp_path, extra, claim, why):
+    sim = dataclasses.replace(width_scaling.SIM, cell=_corrupt_row) if not extra else width_scaling.SIM
+    assert run(sim, [*ARGS, *extra, "--out", str(tmp_path)]) == 0
+    fits = {r["claim"]: r for r in read_csv(tmp_path / f"{SIM}_fits.csv")}
+    assert fits[claim]["verdict"] == "no verdict" and why in fits[claim]["detail"]
 
 
 @pytest.mark.parametrize("flags, msg", [
