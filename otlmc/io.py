@@ -58,7 +58,11 @@ def _from_npz(path: Path, activation: str | None) -> MLP:
     try:
         with np.load(path, allow_pickle=False) as data:
             files = {k: data[k] for k in data.files}
-    except _DECODING_ERRORS as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile, zlib, struct and numpy's format parser all raise
+        # their own types on a damaged archive (BadZipFile, EOFError, NotImplementedError, ...): all
+        # mean "not a readable MLP file", said with the file's name
         raise ValueError(f"{path} is not a readable .npz file of an MLP: {type(exc).__name__}: {exc}") from None
     stored_act = files.pop("activation", None)
     layers: dict[str, dict[int, np.ndarray]] = {"W": {}, "b": {}}

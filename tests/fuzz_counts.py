@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,13 +19,27 @@ CLASSES = ("clear_error", "accepted_correct", "unclear_error", "crash", "silent_
 
 
 def count(root: Path) -> dict:
+    """Run every test of the fuzz suite in its own process from ``root``; a process killed by a
+    signal (a segfault) counts as one ``crash`` case of that test."""
+    here = Path(__file__).resolve().parent / "test_fuzz.py"
+    dest = root / "tests" / "test_fuzz.py"
+    if dest.resolve() != here:
+        shutil.copyfile(here, dest)  # the same cases against another checkout
     fd, log = tempfile.mkstemp(suffix=".jsonl")
     os.close(fd)
     env = {**os.environ, "OTLMC_FUZZ_COUNT": log}
-    here = Path(__file__).resolve().parent / "test_fuzz.py"
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W",
-                    "ignore::pytest.PytestUnraisableExceptionWarning", str(here), "--rootdir", str(root)],
-                   cwd=root, env=env, check=False, stdout=subprocess.DEVNULL)
+    ids = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider",
+                          "tests/test_fuzz.py"], cwd=root, env=env, capture_output=True, text=True).stdout
+    ids = [line for line in ids.splitlines() if line.startswith("tests/test_fuzz.py::")]
+    killed = []
+    for node in ids:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node], cwd=root,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if proc.returncode < 0:
+            killed.append(node)
+            with open(log, "a") as f:
+                f.write(json.dumps({"target": node.split("::")[1], "class": "crash",
+                                    "detail": f"process killed by signal {-proc.returncode}"}) + "\n")
     table: dict = collections.defaultdict(collections.Counter)
     examples: dict = collections.defaultdict(list)
     for line in Path(log).read_text().splitlines():
@@ -33,7 +48,7 @@ def count(root: Path) -> dict:
         if rec["class"] not in ("clear_error", "accepted_correct"):
             examples[rec["target"]].append(f"{rec['class']}: {rec['detail']}")
     os.unlink(log)
-    return {"table": table, "examples": examples}
+    return {"table": table, "examples": examples, "killed": killed}
 
 
 def render(res: dict) -> str:
@@ -51,6 +66,7 @@ if __name__ == "__main__":
     root = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
     res = count(root)
     print(render(res))
+    print(f"killed by a signal: {res['killed'] or 'none'}")
     for t, ex in sorted(res["examples"].items()):
         for e in sorted(set(ex))[:8]:
             print(f"  {t}: {e}")
