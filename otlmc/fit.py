@@ -165,10 +165,12 @@ def fit_rate(n, y, *, n_min: float | None = None, n_boot: int = 2000, ci: float 
 
     levels = np.unique(n)  # (m_all,)
     groups = [y[n == v] for v in levels]
-    if point and min(g.mean() for g in groups) <= 0:
+    with np.errstate(all="ignore"):
+        all_means = np.array([g.mean() for g in groups])  # (m_all,)
+    _check_finite_fit("the per-width means", all_means)
+    if point and all_means.min() <= 0:
         raise ValueError("a power law needs positive means; got a non-positive group mean.")
     correction = log_power * np.log(np.log(levels)) if log_power else np.zeros(levels.size)
-    all_means = np.array([g.mean() for g in groups])
     x_all = np.log(levels)
     local = np.diff(np.log(all_means) - correction) / np.diff(x_all)
 

@@ -56,7 +56,8 @@ def save_mlp(net: MLP, path) -> Path:
 
 def _from_npz(path: Path, activation: str | None) -> MLP:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # our own handle: np.load leaves its file open when the archive fails to parse
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             files = {k: data[k] for k in data.files}
     except MemoryError:
         raise
