@@ -46,13 +46,41 @@ def check_choice(name: str, value, allowed: Iterable[str]) -> str:
     return value
 
 
+#: dtype kinds accepted as real numbers: bool, signed and unsigned integers, floats
+_REAL_KINDS = "biuf"
+_KIND_NAMES = {"c": "complex", "O": "object", "U": "string", "S": "bytes", "V": "structured",
+               "M": "datetime", "m": "timedelta"}
+
+
+def check_real_dtype(name: str, a) -> None:
+    """Refuse arrays whose dtype is not real (complex, object, strings, ...): converting them to
+    float64 would drop an imaginary part or coerce arbitrary objects."""
+    kind = a.dtype.kind
+    if kind not in _REAL_KINDS:
+        what = _KIND_NAMES.get(kind, str(a.dtype))
+        raise TypeError(f"{name} must be a real array (bool, integer or float), got {'an' if what[0] in 'aeiou' else 'a'} {what} array "
+                        f"(dtype {a.dtype}).")
+
+
+def as_real_array(name: str, a, *, dtype=np.float64) -> np.ndarray:
+    """``np.asarray(a, dtype)`` for real input only (no finiteness or rank check); TypeError names ``name``."""
+    try:
+        raw = np.asarray(a)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a real array, got {type(a).__name__}: {exc}") from None
+    check_real_dtype(name, raw)
+    return raw.astype(dtype, copy=False)
+
+
 def check_array(name: str, a, *, ndim: int | None = None, xp=np):
-    """Finite floating array of the given rank (converted to float64 for numpy inputs)."""
+    """Finite real array of the given rank (converted to float64 for numpy inputs).
+
+    Complex, object, string and other non-real arrays are refused (TypeError), never truncated.
+    """
     if xp is np:
-        try:
-            a = np.asarray(a, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must be a real array, got {type(a).__name__}: {exc}") from None
+        a = as_real_array(name, a)
+    elif getattr(a, "dtype", None) is not None:
+        check_real_dtype(name, a)
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {tuple(a.shape)}.")
     if not bool(xp.all(xp.isfinite(a))):
@@ -62,11 +90,17 @@ def check_array(name: str, a, *, ndim: int | None = None, xp=np):
 
 
 def check_t_grid(ts) -> np.ndarray:
+    """A t-grid: finite, in ``[0, 1]``, strictly increasing (no repeats: a barrier or a midpoint
+    interpolated on an unsorted or duplicated grid is wrong)."""
     ts = check_array("ts", ts, ndim=1)
     if ts.size == 0:
         raise ValueError("ts is empty; give at least one interpolation point in [0, 1].")
     if ts.min() < 0 or ts.max() > 1:
         raise ValueError(f"ts must lie in [0, 1], got range [{ts.min()}, {ts.max()}].")
+    steps = np.diff(ts)
+    if (steps <= 0).any():
+        k = int(np.argmax(steps <= 0))
+        raise ValueError(f"ts must be strictly increasing; ts[{k}] == {ts[k]} and ts[{k + 1}] == {ts[k + 1]}.")
     return ts
 
 

@@ -171,8 +171,11 @@ def mse_barrier_bound(out_a, out_b, y, ts, deviation_rms) -> np.ndarray:
     ``out_a``, ``out_b``, ``y``: ``(N, m_out)`` endpoint outputs and targets; ``deviation_rms``:
     ``(T,)`` ``RMS_x |delta_t|`` on the grid ``ts``.
     """
-    fa, fb = np.asarray(to_numpy(out_a), float), np.asarray(to_numpy(out_b), float)
-    Y = np.asarray(to_numpy(y), float).reshape(fa.shape)
+    fa, fb = check_array("out_a", to_numpy(out_a), ndim=2), check_array("out_b", to_numpy(out_b), ndim=2)
+    Y = check_array("y", to_numpy(y))
+    if fb.shape != fa.shape or Y.size != fa.size:
+        raise ValueError(f"out_a {fa.shape}, out_b {fb.shape} and y {Y.shape} must hold the same (N, m_out) values.")
+    Y = Y.reshape(fa.shape)
     ts = check_t_grid(ts)
     dev = check_array("deviation_rms", deviation_rms, ndim=1)
     if dev.shape != ts.shape:

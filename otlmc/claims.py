@@ -188,11 +188,36 @@ def evaluate(claim: Claim, rows: Sequence[Mapping], *, sim: str, root_seed: int 
         rng = analysis_rng(root_seed, f"{sim}/{claim.id}/{base['setting']}")
         fn = {"rate": _rate, "upper_bound": _rate, "lower_bound": _lower_bound,
               "inequality": _inequality, "ordering": _ordering}[claim.kind]
-        v = fn(claim, sub, setting, theory, base, rng)
+        bad = _unusable(claim, sub)
+        if bad is None:
+            try:
+                v = fn(claim, sub, setting, theory, base, rng)
+            except ValueError as exc:  # the table cannot carry this statistic (one replicate, y <= 0, ...)
+                bad = f"no fit on these rows: {exc}"
+        if bad is not None:
+            out.append(Verdict(**base, value=None, ci_low=None, ci_high=None, theory=None,
+                               verdict="no verdict", detail=bad, n_points=len(sub)))
+            continue
         if dropped:
             v = replace(v, detail=f"{v.detail}; {dropped} rows excluded: {claim.keep_why}".lstrip("; "))
         out.append(v)
     return out
+
+
+def _unusable(claim: Claim, sub) -> str | None:
+    """Why the rows cannot be judged (a column missing, not numeric or not finite), or None."""
+    for col in (claim.axis if claim.kind in ("rate", "upper_bound", "lower_bound") else None,
+                claim.metric, claim.bound if claim.kind == "inequality" else None,
+                claim.other if claim.kind == "ordering" else None):
+        if col is None:
+            continue
+        try:
+            x = column(sub, col)
+        except (KeyError, TypeError, ValueError) as exc:
+            return f"column {col!r} is missing or not numeric ({type(exc).__name__}: {exc})"
+        if not np.all(np.isfinite(x)):
+            return f"column {col!r} has {int(np.sum(~np.isfinite(x)))} non-finite value(s)"
+    return None
 
 
 def evaluate_all(claims: Sequence[Claim], rows, *, sim: str, root_seed: int = 0) -> list[Verdict]:
@@ -235,8 +260,9 @@ def _lower_bound(claim, sub, setting, theory, base, rng):
     n, y, f = _fit(claim, sub, setting, rng)
     top = np.unique(n)[-1]
     c = y[n == top] * top ** (-theory)  # tail constant per replicate at the largest width
-    lower = (c.mean() - stats.t.ppf(0.95, c.size - 1) * c.std(ddof=1) / math.sqrt(c.size)
-             if c.size > 1 else -np.inf)
+    scale = float(np.max(np.abs(c))) or 1.0  # moments of c / scale: no overflow near the float range
+    lower = (scale * ((c / scale).mean() - stats.t.ppf(0.95, c.size - 1) * (c / scale).std(ddof=1)
+                      / math.sqrt(c.size)) if c.size > 1 else -np.inf)
     trend_ok = f.ci_high >= theory
     detail = (f"tail constant n^{-theory:+.3f} E at n={top:g}: {c.mean():.4g}, one-sided 95% lower "
               f"bound {lower:.4g}; " + ("no downward trend" if trend_ok else "tail constant falls"))

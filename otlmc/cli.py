@@ -15,6 +15,10 @@ from .declare import Sim, element_type, fields, quick_config, validate
 from .sweep import BACKENDS
 
 
+#: the largest root seed: tables store it as a signed 64-bit integer (Parquet, numpy)
+MAX_SEED = 2**63 - 1
+
+
 class UsageError(SystemExit):
     """A bad command line or input: printed as one line, exit status 2."""
 
@@ -113,8 +117,8 @@ def config_from_args(sim: Sim, args):
 def check_run_args(sim: Sim, args, cfg) -> None:
     """Refuse impossible run flags with one line instead of a traceback."""
     bad = None
-    if args.seed < 0:
-        bad = f"--seed == {args.seed}, must be >= 0."
+    if not 0 <= args.seed <= MAX_SEED:
+        bad = f"--seed == {args.seed}, must be an integer in 0 .. {MAX_SEED} (2**63 - 1)."
     elif args.n_jobs == 0 or args.n_jobs < -1:
         bad = f"--n-jobs == {args.n_jobs}, must be >= 1 or -1 (all cores)."
     elif args.threads_per_worker < 1:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_int
+from ._validation import as_real_array, check_int
 from .barrier import evaluate_path, t_grid
 from .features import (approximate_dimensions, commutativity, lemma1, llfc, llfc_budget, stable_rank,
                        stitching_errors, weak_additivity)
@@ -39,7 +39,7 @@ def load_inputs(data: str, n_match: int, n_eval: int):
             X, y = f["X"], f["y"]
     if len(X) < n_match + n_eval:
         raise ValueError(f"n_match + n_eval == {n_match + n_eval} rows, but data {data!r} has only {len(X)}.")
-    X = np.asarray(X, dtype=np.float64)
+    X = as_real_array("X", X)
     y = np.asarray(y).astype(np.int64)
     return X[:n_match], y[:n_match], X[n_match:n_match + n_eval], y[n_match:n_match + n_eval]
 

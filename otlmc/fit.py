@@ -102,11 +102,20 @@ def _group_stats(y_groups, weighted):
     if not weighted:
         return means, np.ones_like(means)
     # delta method: Var(log mean) ~ s^2 / (k mean^2)
-    var = np.stack([g.var(1, ddof=1) / g.shape[1] for g in y_groups], axis=1) / means**2  # (B, m)
+    # (the ratio to the mean is taken before squaring, so values near the float range do not overflow)
+    var = np.stack([(g / m[:, None]).var(1, ddof=1) / g.shape[1]
+                    for g, m in zip(y_groups, means.T)], axis=1)  # (B, m)
     # a resample whose replicates coincide has zero variance: floor it at the smallest positive one
     pos = np.where(var > 0, var, np.inf).min(1, keepdims=True)  # (B, 1)
     var = np.maximum(var, np.where(np.isfinite(pos), pos, 1.0))
     return means, 1.0 / var
+
+
+def _check_finite_fit(what: str, *arrays) -> None:
+    """Refuse a fit whose intermediate results overflowed (values near the float range): no NaN slope."""
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        raise ValueError(f"y: {what} are not finite (group means, their variances or the regression "
+                         "overflowed the float range); rescale y (e.g. divide by its largest value).")
 
 
 def fit_rate(n, y, *, n_min: float | None = None, n_boot: int = 2000, ci: float = 0.95,
@@ -137,6 +146,8 @@ def fit_rate(n, y, *, n_min: float | None = None, n_boot: int = 2000, ci: float 
     if ci >= 1.0:
         raise ValueError(f"ci == {ci}, must be in (0, 1).")
     log_power = check_real("log_power", log_power)
+    if not isinstance(weighted, (bool, np.bool_)):
+        raise TypeError(f"weighted must be True or False, got {weighted!r} ({type(weighted).__name__}).")
     if n_boot:
         if rng is None:
             raise TypeError(f"n_boot == {n_boot} needs rng=numpy.random.Generator (e.g. "
@@ -154,10 +165,12 @@ def fit_rate(n, y, *, n_min: float | None = None, n_boot: int = 2000, ci: float 
 
     levels = np.unique(n)  # (m_all,)
     groups = [y[n == v] for v in levels]
-    if point and min(g.mean() for g in groups) <= 0:
+    with np.errstate(all="ignore"):
+        all_means = np.array([g.mean() for g in groups])  # (m_all,)
+    _check_finite_fit("the per-width means", all_means)
+    if point and all_means.min() <= 0:
         raise ValueError("a power law needs positive means; got a non-positive group mean.")
     correction = log_power * np.log(np.log(levels)) if log_power else np.zeros(levels.size)
-    all_means = np.array([g.mean() for g in groups])
     x_all = np.log(levels)
     local = np.diff(np.log(all_means) - correction) / np.diff(x_all)
 
@@ -169,8 +182,10 @@ def fit_rate(n, y, *, n_min: float | None = None, n_boot: int = 2000, ci: float 
     corr = correction[keep]
     kept = [g for g, k in zip(groups, keep) if k]
     use_w = bool(weighted) and min(g.size for g in kept) >= 2
-    means, W = _group_stats([g[None, :] for g in kept], use_w)
-    slope, icpt = _wls_slopes(x, np.log(means) - corr, W)
+    with np.errstate(all="ignore"):  # overflow is checked below, by name, instead of warned about
+        means, W = _group_stats([g[None, :] for g in kept], use_w)
+        slope, icpt = _wls_slopes(x, np.log(means) - corr, W)
+    _check_finite_fit("the fitted slope and intercept", slope, icpt, means, W)
 
     lo = hi = None
     if n_boot:
@@ -178,8 +193,10 @@ def fit_rate(n, y, *, n_min: float | None = None, n_boot: int = 2000, ci: float 
             raise ValueError("a bootstrap interval needs replicates: every width has one sample. "
                              "Pass n_boot=0 for a point fit.")
         boot = [g[rng.integers(0, g.size, size=(n_boot, g.size))] for g in kept]  # (B, k_j) each
-        bm, bw = _group_stats(boot, use_w)
-        bs, _ = _wls_slopes(x, np.log(bm) - corr, bw)
+        with np.errstate(all="ignore"):
+            bm, bw = _group_stats(boot, use_w)
+            bs, _ = _wls_slopes(x, np.log(bm) - corr, bw)
+        _check_finite_fit("the bootstrap slopes", bs, bm, bw)
         a = (1.0 - ci) / 2.0
         lo, hi = (float(v) for v in np.quantile(bs, [a, 1.0 - a]))
     return RateFit(float(slope[0]), float(icpt[0]), lo, hi, ci, float(levels[keep].min()),

@@ -12,7 +12,9 @@ needs torch (an optional dependency) and uses ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import os
+import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +26,9 @@ from .activations import ACTIVATIONS
 from .networks import MLP
 
 _KEY = re.compile(r"^([Wb])(\d+)$")
+
+#: what decoding a damaged or foreign file can raise; each is re-raised as ValueError naming the file
+_DECODING_ERRORS = (OSError, ValueError, EOFError, TypeError, KeyError, zipfile.BadZipFile, UnicodeDecodeError)
 
 
 def _check_path(path) -> Path:
@@ -51,10 +56,15 @@ def save_mlp(net: MLP, path) -> Path:
 
 def _from_npz(path: Path, activation: str | None) -> MLP:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # our own handle: np.load leaves its file open when the archive fails to parse
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             files = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable .npz file of an MLP: {exc}") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile, zlib, struct and numpy's format parser all raise
+        # their own types on a damaged archive (BadZipFile, EOFError, NotImplementedError, ...): all
+        # mean "not a readable MLP file", said with the file's name
+        raise ValueError(f"{path} is not a readable .npz file of an MLP: {type(exc).__name__}: {exc}") from None
     stored_act = files.pop("activation", None)
     layers: dict[str, dict[int, np.ndarray]] = {"W": {}, "b": {}}
     for k, v in files.items():
@@ -72,9 +82,12 @@ def _from_npz(path: Path, activation: str | None) -> MLP:
                              f"{sorted(f'{kind}{i}' for i in layers[kind])}.")
     if activation is None:
         activation = "relu" if stored_act is None else str(stored_act)
-    check_choice("activation", activation, ACTIVATIONS)
-    return MLP([layers["W"][l] for l in range(n)], [layers["b"][l] for l in range(n)],
-               activation=activation)
+    try:
+        check_choice("activation", activation, ACTIVATIONS)
+        return MLP([layers["W"][l] for l in range(n)], [layers["b"][l] for l in range(n)],
+                   activation=activation)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def mlp_from_state_dict(state_dict: Mapping, *, activation: str = "relu") -> MLP:
@@ -121,8 +134,14 @@ def load_mlp(path, *, activation: str | None = None) -> MLP:
         except ImportError:
             raise ImportError(f"reading {path} needs PyTorch, which is not installed; save the state "
                               f"dict as .npz (keys W0, b0, ...) or install torch.") from None
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, pickle.UnpicklingError, *_DECODING_ERRORS) as exc:
+            raise ValueError(f"{path} is not a readable PyTorch state dict: {type(exc).__name__}: {exc}") from None
         if isinstance(sd, Mapping) and "state_dict" in sd and isinstance(sd["state_dict"], Mapping):
             sd = sd["state_dict"]
-        return mlp_from_state_dict(sd, activation=activation or "relu")
+        try:
+            return mlp_from_state_dict(sd, activation=activation or "relu")
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{path}: {exc}") from None
     return _from_npz(path, activation)

@@ -267,7 +267,7 @@ def dropout_stability(W, keep, X, *, activation: str = "relu") -> tuple[np.ndarr
     mask = np.zeros(m, dtype=bool)
     mask[keep] = True
     w1 = empirical_wasserstein(W[mask], W[~mask], p=1.0)
-    bound = dropout_bound(np.linalg.norm(np.asarray(X, dtype=float), axis=1), w1, n_dropped=int(m - keep.size),
+    bound = dropout_bound(np.linalg.norm(check_array("X", X, ndim=2), axis=1), w1, n_dropped=int(m - keep.size),
                           m=m, lip=ACTIVATIONS[activation].lipschitz)  # (N,)
     return err, bound, w1
 

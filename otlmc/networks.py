@@ -31,12 +31,18 @@ class MLP:
         if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence) or len(weights) == 0:
             raise TypeError("weights must be a non-empty sequence of (out, in) matrices.")
         xp = xp_of(*weights)
-        weights = tuple(check_array(f"weights[{l}]", W, ndim=2, xp=xp) for l, W in enumerate(weights))
+        # copies: the network owns its arrays, so the caller changing theirs later changes nothing here
+        weights = tuple(check_array(f"weights[{l}]", W, ndim=2, xp=xp).copy() for l, W in enumerate(weights))
         if biases is None:
             biases = tuple(xp.zeros(W.shape[0]) for W in weights)
+        if isinstance(biases, (str, bytes)) or not isinstance(biases, Sequence):
+            raise TypeError(f"biases must be a sequence of (out,) vectors or None, got {type(biases).__name__}.")
         if len(biases) != len(weights):
             raise ValueError(f"biases has {len(biases)} vectors but weights has {len(weights)} layers.")
-        biases = tuple(check_array(f"biases[{l}]", b, ndim=1, xp=xp) for l, b in enumerate(biases))
+        biases = tuple(check_array(f"biases[{l}]", b, ndim=1, xp=xp).copy() for l, b in enumerate(biases))
+        for l, W in enumerate(weights):
+            if 0 in W.shape:
+                raise ValueError(f"weights[{l}] has shape {tuple(W.shape)}: every layer width must be >= 1.")
         for l in range(len(weights)):
             if l > 0 and weights[l].shape[1] != weights[l - 1].shape[0]:
                 raise ValueError(

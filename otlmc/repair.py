@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_array, check_real
+from ._validation import check_array, check_real, check_t_grid
 from .backend import to_numpy, xp_of
 from .barrier import barrier_values, t_grid
 from .networks import MLP, activate, check_same_architecture, forward, interpolate
@@ -196,7 +196,7 @@ def evaluate_repaired_path(net_a: MLP, net_b: MLP, X_stats, X, y, *, ts=None, in
     of :func:`otlmc.barrier.evaluate_path` on the same evaluation set.
     """
     check_same_architecture(net_a, net_b)
-    ts = t_grid() if ts is None else np.asarray(ts, dtype=np.float64)
+    ts = t_grid() if ts is None else check_t_grid(ts)
     X = check_array("X", to_numpy(X), ndim=2)
     labels = np.asarray(to_numpy(y))
     if labels.shape != (X.shape[0],) or not np.issubdtype(labels.dtype, np.integer):

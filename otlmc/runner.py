@@ -180,6 +180,8 @@ def _run(sim: Sim, argv: list[str]) -> int:
     t0 = time.perf_counter()
     res, cells, reps, rounds = _sweep(sim, cfg, grid, args, store, context)
     print(res.summary(), file=sys.stderr)
+    for r in res.rejected:
+        print(f"  rejected stored record {r['file']}: {r['reason']}; recomputed", file=sys.stderr)
     if res.interrupted:
         print(f"interrupted: finished cells are kept in {store}; rerun the same command to resume.",
               file=sys.stderr)
@@ -189,6 +191,7 @@ def _run(sim: Sim, argv: list[str]) -> int:
         "argv": argv, "backend": args.backend, "n_jobs": args.n_jobs,
         "threads_per_worker": args.threads_per_worker, "n_cells": len(cells), "n_rows": len(res.rows),
         "cells_run": res.n_run, "cells_reused": res.n_reused, "cells_failed": res.n_failed,
+        "rejected_records": res.rejected,
         "adaptive": ({"metric": args.adaptive_metric, "target_rel_ci": args.target_rel_ci,
                       "max_replicates": args.max_replicates, "rounds": rounds,
                       "replicates_per_point": [[dict(k), n] for k, n in reps.items()]}

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validation import check_choice, check_int, check_real
+from ._validation import check_array, check_choice, check_int, check_real
 from .networks import MLP
 from .rng import check_rng
 
@@ -90,7 +90,7 @@ def sample_weights(
     sd = scale * np.sqrt(lowrank_spectrum(fan_in, k, eta))  # (fan_in,)
     W = rng.standard_normal((fan_out, fan_in)) * sd  # (fan_out, fan_in), axis-aligned
     if basis is not None:
-        basis = np.asarray(basis, dtype=np.float64)
+        basis = check_array("basis", basis, ndim=2)
         if basis.shape != (fan_in, fan_in):
             raise ValueError(f"basis has shape {basis.shape}, expected ({fan_in}, {fan_in}).")
         W = W @ basis.T  # rows N(0, Q diag Q^T)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ._validation import check_int, check_real
+from ._validation import as_real_array, check_int, check_real
 from .theory import minimal_widths_from_constants, required_width
 from .tables import column
 
@@ -85,7 +85,7 @@ def per_level(rows: Sequence[Mapping], axis: str, values, reduce: Callable = np.
     """``(levels (k,), reduce(values | level) (k,))``; ``values`` is a column name or one value per row."""
     rows = _rows(rows)
     x = column(rows, axis)  # (n_rows,)
-    y = column(rows, values) if isinstance(values, str) else np.asarray(values, dtype=float)
+    y = column(rows, values) if isinstance(values, str) else as_real_array("values", values)
     if y.shape != x.shape:
         raise ValueError(f"values has {y.size} entries for {x.size} rows.")
     levels = np.unique(x)

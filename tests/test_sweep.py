@@ -234,6 +234,7 @@ def test_plan_counts_and_estimate(tmp_path):
     for f in tmp_path.glob("*.json"):
         rec = json.loads(f.read_text())
         rec["row"]["cell_seconds"] = 0.5 + 0.25 * rec["row"]["w"] ** 3
+        rec["sha256"] = sweep.record_digest(rec)  # re-sealed: an edit without it is rejected
         f.write_text(json.dumps(rec))
     plan = plan_sweep(_draws, cells, sim="t", root_seed=0, store=tmp_path, size_key="w", exponent=3.0)
     assert (plan.n_cells, plan.n_done, plan.n_failed, plan.n_todo) == (6, 4, 0, 2)

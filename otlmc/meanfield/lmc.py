@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_array, check_t_grid
 from ..activations import ACTIVATIONS, get_activation
 from ..backend import to_numpy
 from ..barrier import barrier_values
@@ -55,9 +56,11 @@ def interpolation(net: MeanFieldNet, theta_a, theta_b, X, y, ts) -> Interpolatio
 
     Ferbach et al., Theorem 3.1 bounds ``sup_{x, t} |f_{theta(t)}(x) - ((1-t) f_A + t f_B~)(x)|``.
     """
-    ts = np.asarray(ts, dtype=float)
+    ts = check_t_grid(ts)
     F = to_numpy(mf_forward_path(net, theta_a, theta_b, X, ts))  # (T, n)
-    y = to_numpy(y)
+    y = check_array("y", to_numpy(y), ndim=1)
+    if y.shape[0] != F.shape[1]:
+        raise ValueError(f"y has {y.shape[0]} targets for {F.shape[1]} inputs.")
     dev = np.abs(F - ((1.0 - ts)[:, None] * F[0] + ts[:, None] * F[-1]))  # (T, n)
     loss = ((F - y[None, :]) ** 2).mean(axis=1)  # (T,)
     return InterpolationResult(ts, dev.max(axis=1), np.sqrt((dev**2).mean(axis=1)), loss,

@@ -57,8 +57,34 @@ class Workspace:
         n_chunks = -(-n // CHUNK)
         return cls(np.empty((n, batch)), np.empty((n, batch)), np.empty((n_chunks, batch)), np.empty(batch))
 
+    def shapes(self, n: int, batch: int) -> dict[str, tuple[int, ...]]:
+        """The shape each buffer must have for ``N = n`` particles and batch ``B = batch``."""
+        return {"Z": (n, batch), "S": (n, batch), "partial": (-(-n // CHUNK), batch), "resid": (batch,)}
+
     def fits(self, n: int, batch: int) -> bool:
-        return self.Z.shape == (n, batch)
+        """Whether every buffer is a C-contiguous, writeable float64 array of its shape (nothing else is used)."""
+        return all(isinstance(a, np.ndarray) and a.shape == shape and a.dtype == np.float64
+                   and a.flags.c_contiguous and a.flags.writeable
+                   for a, shape in zip((self.Z, self.S, self.partial, self.resid), self.shapes(n, batch).values()))
+
+    def check(self, n: int, batch: int) -> None:
+        """Raise ValueError/TypeError naming the first buffer the kernel cannot write safely.
+
+        The numba kernel does no bounds checking: a buffer too small would be written out of bounds.
+        """
+        for name, shape in self.shapes(n, batch).items():
+            a = getattr(self, name)
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"workspace.{name} must be a numpy array, got {type(a).__name__}.")
+            if a.shape != shape or a.dtype != np.float64 or not a.flags.c_contiguous or not a.flags.writeable:
+                raise ValueError(f"workspace.{name} is a {a.dtype} array of shape {a.shape} "
+                                 f"({'C-contiguous' if a.flags.c_contiguous else 'not C-contiguous'}"
+                                 f"{'' if a.flags.writeable else ', read-only'}); the kernel needs a writeable "
+                                 f"C-contiguous float64 array of shape {shape} for N = {n}, B = {batch}. "
+                                 f"Use Workspace.allocate(N, B).")
+        bufs = (self.Z, self.S, self.partial, self.resid)
+        if any(np.may_share_memory(a, b) for i, a in enumerate(bufs) for b in bufs[i + 1:]):
+            raise ValueError("workspace buffers Z, S, partial and resid must not overlap.")
 
 
 def noise_scale(s: float, tau: float, D: int) -> float:
@@ -96,7 +122,8 @@ def step(net: MeanFieldNet, theta, X, y, noise, *, s: float, lam: float = 0.0, t
     s : step size ``s_k = eps xi(k eps) > 0``; ``lam`` ridge ``lambda >= 0``; ``tau`` temperature.
     kernel : ``"numba"`` (CPU only) or ``"numpy"`` (the reference; runs on cupy arrays too).
     out : optional (N, D) float64 C-contiguous output array; must not overlap ``theta``.
-    workspace : optional preallocated :class:`Workspace` of the numba kernel.
+    workspace : optional preallocated :class:`Workspace` of the numba kernel; every buffer is checked
+        (shape, float64, C-contiguous, writeable, no overlap) before the kernel runs.
     threads : numba threads for this call (None: numba's current setting). The result does not
         depend on it (fixed-chunk reductions); on a loaded 2-core machine 1 thread is often faster.
 
@@ -126,6 +153,10 @@ def step(net: MeanFieldNet, theta, X, y, noise, *, s: float, lam: float = 0.0, t
         return res
     if xp is not np:
         raise ValueError("kernel='numba' runs on the CPU only; use kernel='numpy' for cupy arrays.")
+    if workspace is not None:
+        if not isinstance(workspace, Workspace):
+            raise TypeError(f"workspace must be a Workspace (Workspace.allocate(N, B)), got {type(workspace).__name__}.")
+        workspace.check(theta.shape[0], X.shape[0])
     with _numba_threads(threads):
         return _step_numba(net, theta, X, y, noise, s, lam, tau, out, workspace)
 
@@ -150,7 +181,7 @@ class _numba_threads:
 
 def _step_numba(net, theta, X, y, g, s, lam, tau, out, ws):
     N, B = theta.shape[0], X.shape[0]
-    if ws is None or not ws.fits(N, B):
+    if ws is None or not ws.fits(N, B):  # never hand the kernel a buffer it could overrun
         ws = Workspace.allocate(N, B)
     if out is None:
         out = np.empty_like(theta)

@@ -14,10 +14,11 @@ from ..tables import atomic_write_bytes, atomic_write_text, column, read_csv, wr
 from .execute import BACKENDS, ON_ERROR, CellFn, SweepResult, run_cells, run_one, run_sweep
 from .grid import cell_id, cell_identity, make_cells, make_cells_range, size_axis
 from .plan import CostModel, SweepPlan, fit_cost_model, plan_sweep
-from .store import read_finished, read_record, record_path, scan_store, to_jsonable, write_record
+from .store import (RecordRejected, read_finished, read_record, record_digest, record_identity, record_path,
+                    scan_store, to_jsonable, verify_record, write_record)
 
 __all__ = [
-    "BACKENDS", "DEFAULT_STREAMS", "ON_ERROR", "CellFn", "CostModel", "SweepPlan", "SweepResult",
+    "BACKENDS", "DEFAULT_STREAMS", "RecordRejected", "record_digest", "record_identity", "verify_record", "ON_ERROR", "CellFn", "CostModel", "SweepPlan", "SweepResult",
     "atomic_write_bytes", "atomic_write_text", "cell_id", "cell_identity", "cell_streams", "column",
     "fit_cost_model", "make_cells", "make_cells_range", "otlmc_version", "plan_sweep", "read_csv",
     "read_finished", "read_record", "record_path", "run_cells", "run_one", "run_sweep", "scan_store",

@@ -25,7 +25,7 @@ from .._validation import check_choice, check_int
 from ..provenance import otlmc_version
 from ..rng import DEFAULT_STREAMS, cell_streams, stable_hash
 from .grid import cell_id, cell_identity
-from .store import scan_store, to_jsonable, write_record
+from .store import record_identity, scan_store, to_jsonable, write_record
 
 
 #: a cell function: ``fn(params, streams) -> metrics``
@@ -74,6 +74,7 @@ def run_one(fn: CellFn, sim: str, params: Mapping, root_seed: int, streams: Sequ
         if on_error == "raise":
             raise
         rec = {"complete": False, "failed": True, "cell_id": cid, "root_seed": int(root_seed),
+               "identity": record_identity(sim, params, root_seed, context),
                "params": {k: to_jsonable(v) for k, v in params.items()},
                "error": f"{type(exc).__name__}: {exc}", "traceback": _tb.format_exc(),
                "cell_seconds": time.perf_counter() - t0, "otlmc_version": otlmc_version()}
@@ -82,7 +83,8 @@ def run_one(fn: CellFn, sim: str, params: Mapping, root_seed: int, streams: Sequ
         return rec
     row["cell_seconds"] = time.perf_counter() - t0
     if store is not None:
-        rec = {"complete": True, "row": row, "otlmc_version": otlmc_version()}
+        rec = {"complete": True, "cell_id": cid, "identity": record_identity(sim, params, root_seed, context),
+               "row": row, "otlmc_version": otlmc_version()}
         write_record(store, cid, rec)
     return row
 
@@ -93,8 +95,10 @@ class SweepResult:
 
     ``rows``: finished rows in the order of the cells (failed and unfinished cells left out);
     ``failures``: failure records; ``n_run`` cells computed now, ``n_reused`` read from the store,
-    ``n_failed`` failed (now or, without ``retry_failed``, in an earlier run); ``interrupted``:
-    the run was stopped by Ctrl-C (everything finished before is in the store).
+    ``n_failed`` failed (now or, without ``retry_failed``, in an earlier run); ``rejected``: one
+    ``{"cell_id", "file", "reason"}`` per stored record that did not verify and whose cell was
+    recomputed (:func:`otlmc.sweep.store.verify_record`); ``interrupted``: the run was stopped by
+    Ctrl-C (everything finished before is in the store).
     """
 
     rows: list[dict]
@@ -105,12 +109,16 @@ class SweepResult:
     n_failed: int = 0
     interrupted: bool = False
     wall_seconds: float = 0.0
+    rejected: list[dict] = field(default_factory=list)
 
     def summary(self) -> str:
         state = "INTERRUPTED" if self.interrupted else "done"
         left = self.n_cells - len(self.rows) - self.n_failed
+        rej = (f"{len(self.rejected)} rejected stored record(s) recomputed ("
+               + "; ".join(f"{r['cell_id']}: {r['reason']}" for r in self.rejected[:3])
+               + ("; ..." if len(self.rejected) > 3 else "") + "), ") if self.rejected else ""
         return (f"{state}: {self.n_cells} cells: {self.n_run} run now, {self.n_reused} reused from the store, "
-                f"{self.n_failed} failed, {left} not run; wall time {self.wall_seconds:.1f} s")
+                f"{rej}{self.n_failed} failed, {left} not run; wall time {self.wall_seconds:.1f} s")
 
 
 def _check_common(sim, n_jobs, backend, on_error, threads_per_worker):
@@ -203,18 +211,20 @@ def run_sweep(
         raise ValueError("two cells have identical parameters; add a distinguishing parameter.")
     done: dict[str, dict] = {}
     failed: dict[str, dict] = {}
+    rejected: list[dict] = []
     store_s = None
     if store is not None:
         store_path = Path(store)
         store_path.mkdir(parents=True, exist_ok=True)
         store_s = str(store_path)
         if not fresh:
-            done, failed = scan_store(store_path, ids)
+            done, failed, rejected = scan_store(
+                store_path, ids, [record_identity(sim, p, root_seed, context) for p in cells])
             if retry_failed:
                 failed = {}
     n_reused = len(done)
     todo = [p for p, cid in zip(cells, ids) if cid not in done and cid not in failed]
-    res = SweepResult(rows=[], n_cells=len(cells), n_reused=n_reused)
+    res = SweepResult(rows=[], n_cells=len(cells), n_reused=n_reused, rejected=rejected)
     if todo:
         jobs = (delayed(run_one)(fn, sim, p, root_seed, tuple(streams), store_s, context,
                                  threads_per_worker, on_error) for p in todo)

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from .._validation import check_real
+from .._validation import as_real_array, check_real
 from ..rng import DEFAULT_STREAMS
 from .execute import CellFn, run_one
 from .grid import cell_id
-from .store import read_finished, scan_store
+from .store import read_finished, record_identity, scan_store
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class CostModel:
     n_samples: int
 
     def predict(self, size) -> np.ndarray:
-        s = np.asarray(size, dtype=float)
+        s = as_real_array("size", size)
         return self.a + self.b * s**self.exponent
 
 
@@ -50,8 +50,8 @@ def fit_cost_model(sizes, seconds, *, exponent: float | None = 3.0,
     alike. ``exponent=None`` also fits the exponent on a grid ``1.0, 1.1, ..., 3.0`` (needs 3
     distinct sizes, else 3 is used).
     """
-    s = np.asarray(sizes, dtype=float)  # (m,)
-    y = np.asarray(seconds, dtype=float)  # (m,)
+    s = as_real_array("sizes", sizes)  # (m,)
+    y = as_real_array("seconds", seconds)  # (m,)
     if s.shape != y.shape or s.ndim != 1 or s.size == 0:
         raise ValueError(f"sizes and seconds must be 1-d of equal non-zero length, got {s.shape} and {y.shape}.")
     if not (np.isfinite(s).all() and np.isfinite(y).all()) or (y <= 0).any() or (s <= 0).any():
@@ -119,7 +119,7 @@ def plan_sweep(fn: CellFn | None, cells: Sequence[Mapping], *, sim: str, root_se
     ids = [cell_id(sim, p, root_seed, context) for p in cells]
     done, failed = ({}, {})
     if store is not None and Path(store).is_dir() and not fresh:
-        done, failed = scan_store(store, ids)
+        done, failed, _ = scan_store(store, ids, [record_identity(sim, p, root_seed, context) for p in cells])
         if retry_failed:
             failed = {}
     todo = [p for p, cid in zip(cells, ids) if cid not in done and cid not in failed]

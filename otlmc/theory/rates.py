@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .._validation import check_array, check_choice, check_int, check_real
+from .._validation import as_real_array, check_array, check_choice, check_int, check_real
 from ..sampling import WEIGHT_LAWS
 
 #: the weight laws with a known Wasserstein order (``lowrank`` is multi-scale: see :mod:`.lowrank`)
@@ -43,7 +43,7 @@ class RateLaw:
 
     def shape(self, n) -> np.ndarray:
         """The ``n``-dependence without its constant (``n > e`` when a ``log log`` power is set)."""
-        n = np.asarray(n, dtype=float)
+        n = as_real_array("n", n)
         out = n**self.exponent
         if self.log_power:
             out = out * np.log(n) ** self.log_power
@@ -51,7 +51,7 @@ class RateLaw:
 
     def loglog_factor(self, n) -> np.ndarray:
         """``(log log n)^loglog_power``: divide a metric by it before a fit that models only ``log n``."""
-        n = np.asarray(n, dtype=float)
+        n = as_real_array("n", n)
         if not self.loglog_power:
             return np.ones_like(n)
         if (n <= np.e).any():
