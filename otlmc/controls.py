@@ -23,8 +23,8 @@ import numpy as np
 from scipy import stats
 
 from ._validation import check_array, check_choice, check_int, check_real
-from .assignment import linear_assignment
-from .bounds import RateLaw, wasserstein_rate
+from .transport.assignment import linear_assignment
+from .theory import RateLaw, wasserstein_rate
 from .claims import Correction, corrected_fit
 from .fit import fit_rate
 from .rng import check_rng

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ._validation import check_choice, check_int
-from .assignment import linear_assignment
+from .transport.assignment import linear_assignment
 from .barrier import evaluate_path, t_grid
 from .datasets import load_mnist, synthetic_classification
 from .features import approximate_dimensions, llfc, stitching_errors

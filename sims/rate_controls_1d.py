@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from otlmc.bounds import wasserstein_rate
+from otlmc.theory import wasserstein_rate
 from otlmc.claims import Claim
 from otlmc.controls import loglog_offset_fit, mean_ratio, uniform_1d_w2sq_mean
 from otlmc.declare import Sim, param
