@@ -264,7 +264,7 @@ def _lower_bound(claim, sub, setting, theory, base, rng):
     lower = (scale * ((c / scale).mean() - stats.t.ppf(0.95, c.size - 1) * (c / scale).std(ddof=1)
                       / math.sqrt(c.size)) if c.size > 1 else -np.inf)
     trend_ok = f.ci_high >= theory
-    detail = (f"tail constant n^{-theory:+.3f} E at n={top:g}: {c.mean():.4g}, one-sided 95% lower "
+    detail = (f"tail constant n^{0.0 - theory:+.3f} E at n={top:g}: {c.mean():.4g}, one-sided 95% lower "
               f"bound {lower:.4g}; " + ("no downward trend" if trend_ok else "tail constant falls"))
     verdict = "consistent" if lower > 0 and trend_ok else "inconsistent"
     if lower > 0 and not trend_ok:

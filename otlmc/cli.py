@@ -84,7 +84,8 @@ def build_parser(sim: Sim) -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true",
                    help="print the grid, finished cells and a time estimate from pilot cells; run nothing")
     r.add_argument("--plot-only", metavar="RUN_DIR", default=None,
-                   help="redraw the figure from RUN_DIR's table, config and verdicts alone")
+                   help="judge RUN_DIR's stored table again with the current claims and redraw its figure "
+                        "(no cell is recomputed)")
     r.add_argument("--no-plot", action="store_true", help="write tables and verdicts but no figure")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.add_argument_group("adaptive replication")

@@ -84,12 +84,18 @@ def _draw(sim: Sim, rows, cfg, verdicts, stem: Path) -> None:
 
 
 def _plot_only(sim: Sim, run_dir) -> int:
-    rows, meta, verdicts = load_run(sim, run_dir)
-    if sim.plot is None:
-        print(f"{sim.name} has no figure")
-        return 0
-    _draw(sim, rows, config_from_meta(sim, meta), verdicts, Path(run_dir) / sim.name)
-    print(f"redrew {Path(run_dir) / sim.name}.png/.pdf from its table and verdicts ({len(rows)} rows)")
+    """Judge the stored table again with the sim's current claims, then redraw (nothing is recomputed)."""
+    rows, meta, _ = load_run(sim, run_dir)
+    cfg = config_from_meta(sim, meta)
+    verdicts = evaluate_all(sim.claims(cfg) if sim.claims else [], rows, sim=sim.name,
+                            root_seed=meta["root_seed"])
+    fits = verdict_rows(verdicts)
+    if fits:
+        write_csv(fits, Path(run_dir) / f"{sim.name}_fits.csv")
+    if sim.plot is not None:
+        _draw(sim, rows, cfg, fits, Path(run_dir) / sim.name)
+    print(f"judged {len(fits)} verdicts and redrew {Path(run_dir) / sim.name} from its table and config "
+          f"({len(rows)} rows)")
     return 0
 
 

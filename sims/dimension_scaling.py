@@ -75,7 +75,7 @@ def claims(cfg: Config) -> list[Claim]:
         Claim("deviation_bound", "upper_bound", "after weight matching the output deviation decays at least "
               "as fast as W_2 of the rows (two-layer path bound)", f"{FERBACH}, §4, Lemma 5.1 (L = 1)",
               "aligned_deviation_rms_max_t", theory=lambda s: deviation_rate(s["d"], law=cfg.dist).exponent, **c),
-        Claim("w2_unaligned_flat", "rate", "without matching, the mean squared row distance does not fall",
+        Claim("w2_unaligned_flat", "lower_bound", "without matching, the mean squared row distance does not fall",
               f"{FERBACH}, §4", "w2_identity_layer1", theory=0.0, by=("d",), n_min=lo, n_boot=cfg.n_boot),
         Claim("path_bound", "inequality", "RMS deviation <= RMS of t(1-t) sum_i (|a_ki| + |b_ki|) |z^A_i - z^B_i|; "
               "both sides come from the same pre-activations and the bound follows from |sigma(u) - sigma(v)| "

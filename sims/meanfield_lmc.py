@@ -112,7 +112,7 @@ def claims(cfg: Config) -> list[Claim]:
               "N^(-2/D): it is <= C W_2^2 by the second-order path bound (docs/theory.md §3.6) and W_2 ~ N^(-1/D); "
               "Theorem 3.1 itself states convergence only", f"{FERBACH}, Thm 3.1 + docs/theory.md §3.6",
               "aligned_err_sup", theory=-2.0 / D, where=lambda s: out_of_thm, **c),
-        Claim("unaligned_err_flat", "rate", "without alignment the sup interpolation error does not fall",
+        Claim("unaligned_err_flat", "lower_bound", "without alignment the sup interpolation error does not fall",
               f"{FERBACH}, §3", "unaligned_err_sup", theory=0.0, **c),
         Claim("path_bound", "inequality", "aligned sup error <= the linear path bound (per row)",
               "docs/theory.md §3.6 / §6.4", "aligned_err_sup", axis="width", bound="aligned_bound_sup"),

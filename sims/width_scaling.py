@@ -95,13 +95,13 @@ def claims(cfg: Config) -> list[Claim]:
         Claim("w2_rate", "rate", "W_2 between the layer-1 row measures of two i.i.d. networks falls like n^(-1/d)",
               f"{FERBACH}, §5 (two-sample rate, Fournier & Guillin 2015)", "w2_layer1", theory=r,
               where=lambda s: why, **c),
-        Claim("w2_unaligned_flat", "rate", "without matching, the mean squared row distance does not fall",
+        Claim("w2_unaligned_flat", "lower_bound", "without matching, the mean squared row distance does not fall",
               f"{FERBACH}, §4", "w2_identity_layer1", theory=0.0, **c),
         Claim("deviation_rate", "upper_bound", "after weight matching the mean network's output deviation is "
               "O(n^(-1/d)) (through the two-layer path bound and W_2 of the rows)",
               f"{FERBACH}, Thm 5.2 / Lemma 5.1 (L = 1)", "aligned_deviation_rms_max_t", theory=r,
               where=lambda s: one, **c),
-        Claim("deviation_unaligned_flat", "rate", "without matching the output deviation does not fall",
+        Claim("deviation_unaligned_flat", "lower_bound", "without matching the output deviation does not fall",
               f"{FERBACH}, §4", "unaligned_deviation_rms_max_t", theory=0.0,
               where=lambda s: None if cfg.depth == 1 else "stated for one hidden layer", **c),
         Claim("barrier_rate", "upper_bound", "aligned barrier of the squared deviation is O(n^(-2/d)); "
