@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from otlmc import datasets as ds
 from otlmc.conv import (
@@ -32,11 +31,7 @@ from otlmc.features import approximate_dimension
 from otlmc.train import TrainConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """The GEMMs here are tiny: on a shared machine extra BLAS threads cost ~15x (measured 0.6 vs 10 ms)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _images(rng, n=240, size=8, n_classes=3):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 from scipy.signal import correlate2d
 
 from otlmc.conv import layers as L
@@ -36,11 +35,7 @@ from otlmc.conv.model import (
 H = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """The GEMMs here are tiny: on a shared machine extra BLAS threads cost ~15x (measured 0.6 vs 10 ms)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _fd_check(f, args, grads, R, rng, n_coords=12):

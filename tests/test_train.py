@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import log_softmax
-from threadpoolctl import threadpool_limits
 
 from otlmc.activations import ACTIVATIONS
 from otlmc.datasets import load_mnist, synthetic_classification
@@ -25,11 +24,7 @@ from otlmc.train import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """One BLAS thread: on a shared 2-core machine two threads can be 5x slower (bench_train)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")
