@@ -475,25 +475,26 @@ if _nb is not None:
         return idx
 
     @_jit
-    def _assemble(C, top, topc):
-        """CSR graph: the top-k columns of each row, the top-k rows of each column, the diagonal.
+    def _csr_union(top, topc):
+        """CSR pattern ``indptr (n+1,), indices (E,)``: the columns ``top[i]`` of each row, the rows
+        ``topc[j]`` of each column (``-1``: none) and the diagonal, each pair once, in that order.
 
-        The diagonal edge ``(i, i)`` guarantees a perfect matching exists in the graph; it is
-        used only when nothing cheaper is available, and the dense certificate then fails.
+        The diagonal edge ``(i, i)`` guarantees a perfect matching exists in the graph.
         """
-        n, k = top.shape
+        n, kr = top.shape
+        kc = topc.shape[1]
         # rows named by the column lists: count per row, then CSR of (row -> extra columns)
         cnt = np.zeros(n + 1, dtype=np.int64)
         for j in range(n):
-            for t in range(k):
-                if topc[j, t] >= 0:  # -1: fewer than k usable rows in column j
+            for t in range(kc):
+                if topc[j, t] >= 0:  # -1: fewer than kc usable rows in column j
                     cnt[topc[j, t] + 1] += 1
         for i in range(n):
             cnt[i + 1] += cnt[i]
         fill = cnt[:-1].copy()
-        extra_cols = np.empty(n * k, dtype=np.int64)
+        extra_cols = np.empty(n * kc, dtype=np.int64)
         for j in range(n):
-            for t in range(k):
+            for t in range(kc):
                 i = topc[j, t]
                 if i < 0:
                     continue
@@ -501,16 +502,15 @@ if _nb is not None:
                 fill[i] += 1
         mark = np.full(n, -1, dtype=np.int64)
         indptr = np.zeros(n + 1, dtype=np.int64)
-        indices = np.empty(2 * n * k + 2 * n, dtype=np.int64)
-        costs = np.empty(2 * n * k + 2 * n)
+        indices = np.empty(n * (kr + kc + 1), dtype=np.int64)
         pos = 0
         for i in range(n):
-            start = pos
-            for t in range(k):
+            for t in range(kr):
                 j = top[i, t]
-                mark[j] = i
-                indices[pos] = j
-                pos += 1
+                if mark[j] != i:
+                    mark[j] = i
+                    indices[pos] = j
+                    pos += 1
             for q in range(cnt[i], cnt[i + 1]):
                 j = extra_cols[q]
                 if mark[j] != i:
@@ -521,10 +521,22 @@ if _nb is not None:
                 mark[i] = i
                 indices[pos] = i
                 pos += 1
-            for q in range(start, pos):
-                costs[q] = C[i, indices[q]]
             indptr[i + 1] = pos
-        return indptr, indices[:pos].copy(), costs[:pos].copy()
+        return indptr, indices[:pos].copy()
+
+    @_jit
+    def _assemble(C, top, topc):
+        """CSR graph of :func:`_csr_union` with its costs from ``C``: ``indptr, indices, costs``.
+
+        The diagonal edge is used only when nothing cheaper is available, and the dense
+        certificate then fails.
+        """
+        indptr, indices = _csr_union(top, topc)
+        costs = np.empty(indices.size)
+        for i in range(top.shape[0]):
+            for q in range(indptr[i], indptr[i + 1]):
+                costs[q] = C[i, indices[q]]
+        return indptr, indices, costs
 
     @_jit
     def _heap_push(hk, hv, size, key, val):
