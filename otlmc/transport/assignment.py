@@ -854,32 +854,39 @@ if _nb is not None:
         return umin, idx
 
     @_jit
-    def _merge(C, indptr, indices, top):
-        """CSR graph ``indptr, indices`` plus the edges ``(i, top[i, t])`` with ``top[i, t] >= 0``."""
+    def _csr_add(indptr, indices, top):
+        """CSR pattern ``indptr, indices`` plus the edges ``(i, top[i, t])`` with ``top[i, t] >= 0``
+        not in it yet. Returns ``new_ptr (n+1,), new_idx (E',)``; each row keeps its old edges
+        first, in their order, then the new ones."""
         n, k = top.shape
         mark = np.full(n, -1, dtype=np.int64)
-        nnz = indices.size + int((top >= 0).sum())
         new_ptr = np.zeros(n + 1, dtype=np.int64)
-        new_idx = np.empty(nnz, dtype=np.int64)
-        new_cost = np.empty(nnz)
+        new_idx = np.empty(indices.size + n * k, dtype=np.int64)
         pos = 0
         for i in range(n):
             for q in range(indptr[i], indptr[i + 1]):
                 j = indices[q]
                 mark[j] = i
                 new_idx[pos] = j
-                new_cost[pos] = C[i, j]
                 pos += 1
             for t in range(k):
                 j = top[i, t]
                 if j >= 0 and mark[j] != i:
                     mark[j] = i
                     new_idx[pos] = j
-                    new_cost[pos] = C[i, j]
                     pos += 1
             new_ptr[i + 1] = pos
-        return new_ptr, new_idx[:pos].copy(), new_cost[:pos].copy()
+        return new_ptr, new_idx[:pos].copy()
 
+    @_jit
+    def _merge(C, indptr, indices, top):
+        """CSR graph ``indptr, indices`` plus the edges ``(i, top[i, t])`` with ``top[i, t] >= 0``."""
+        new_ptr, new_idx = _csr_add(indptr, indices, top)
+        new_cost = np.empty(new_idx.size)
+        for i in range(top.shape[0]):
+            for q in range(new_ptr[i], new_ptr[i + 1]):
+                new_cost[q] = C[i, new_idx[q]]
+        return new_ptr, new_idx, new_cost
 
     @_jit
     def _chain_potentials(C, ro, co):

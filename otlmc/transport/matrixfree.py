@@ -56,7 +56,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .._validation import check_array, check_int, check_real
-from .assignment import ARR_FACTOR, _csr_union, _sift_down, _sparse_ssp
+from .assignment import ARR_FACTOR, _csr_add, _csr_union, _sift_down, _sparse_ssp
 from ..backend import to_numpy
 
 __all__ = ["match_clouds", "wasserstein_clouds", "K_DEFAULT", "BLOCK_DEFAULT"]
@@ -120,30 +120,14 @@ def _build_graph(X, Y, top_r, top_c, pkind, pexp):
 @_jit
 def _add_edges(X, Y, indptr, indices, costs, top, pkind, pexp):
     """The graph plus the pairs ``(i, top[i, t])`` with ``top[i, t] >= 0``; also the number added."""
-    n, k = top.shape
-    mark = np.full(n, -1, dtype=np.int64)
-    new_ptr = np.zeros(n + 1, dtype=np.int64)
-    new_idx = np.empty(indices.size + n * k, dtype=np.int64)
-    new_cost = np.empty(indices.size + n * k)
-    pos = 0
-    added = 0
-    for i in range(n):
-        for q in range(indptr[i], indptr[i + 1]):
-            j = indices[q]
-            mark[j] = i
-            new_idx[pos] = j
-            new_cost[pos] = costs[q]
-            pos += 1
-        for t in range(k):
-            j = top[i, t]
-            if j >= 0 and mark[j] != i:
-                mark[j] = i
-                new_idx[pos] = j
-                new_cost[pos] = _pair_cost(X, Y, i, j, pkind, pexp)
-                pos += 1
-                added += 1
-        new_ptr[i + 1] = pos
-    return new_ptr, new_idx[:pos].copy(), new_cost[:pos].copy(), added
+    new_ptr, new_idx = _csr_add(indptr, indices, top)
+    new_cost = np.empty(new_idx.size)
+    for i in range(top.shape[0]):
+        kept = new_ptr[i] + indptr[i + 1] - indptr[i]  # the old edges come first, in their order
+        new_cost[new_ptr[i]:kept] = costs[indptr[i]:indptr[i + 1]]
+        for q in range(kept, new_ptr[i + 1]):
+            new_cost[q] = _pair_cost(X, Y, i, new_idx[q], pkind, pexp)
+    return new_ptr, new_idx, new_cost, new_idx.size - indices.size
 
 
 @_jit
