@@ -481,7 +481,7 @@ if _nb is not None:
 
         The diagonal edge ``(i, i)`` guarantees a perfect matching exists in the graph.
         """
-        n, kr = top.shape
+        n = top.shape[0]
         kc = topc.shape[1]
         # rows named by the column lists: count per row, then CSR of (row -> extra columns)
         cnt = np.zeros(n + 1, dtype=np.int64)
@@ -500,29 +500,18 @@ if _nb is not None:
                     continue
                 extra_cols[fill[i]] = j
                 fill[i] += 1
-        mark = np.full(n, -1, dtype=np.int64)
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        indices = np.empty(n * (kr + kc + 1), dtype=np.int64)
-        pos = 0
-        for i in range(n):
-            for t in range(kr):
-                j = top[i, t]
-                if mark[j] != i:
-                    mark[j] = i
-                    indices[pos] = j
-                    pos += 1
-            for q in range(cnt[i], cnt[i + 1]):
-                j = extra_cols[q]
-                if mark[j] != i:
-                    mark[j] = i
-                    indices[pos] = j
-                    pos += 1
-            if mark[i] != i:
-                mark[i] = i
-                indices[pos] = i
-                pos += 1
-            indptr[i + 1] = pos
-        return indptr, indices[:pos].copy()
+        indptr, indices = _csr_add(np.zeros(n + 1, dtype=np.int64), np.empty(0, dtype=np.int64), top)
+        indptr, indices = _csr_join(indptr, indices, cnt, extra_cols)
+        return _csr_join(indptr, indices, np.arange(n + 1), np.arange(n))  # the diagonal
+
+    @_jit
+    def _with_costs(C, indptr, indices):
+        """The CSR pattern ``indptr, indices`` and the costs ``C[i, indices[q]]`` (E,) of its edges."""
+        costs = np.empty(indices.size)
+        for i in range(indptr.size - 1):
+            for q in range(indptr[i], indptr[i + 1]):
+                costs[q] = C[i, indices[q]]
+        return indptr, indices, costs
 
     @_jit
     def _assemble(C, top, topc):
@@ -531,12 +520,7 @@ if _nb is not None:
         The diagonal edge is used only when nothing cheaper is available, and the dense
         certificate then fails.
         """
-        indptr, indices = _csr_union(top, topc)
-        costs = np.empty(indices.size)
-        for i in range(top.shape[0]):
-            for q in range(indptr[i], indptr[i + 1]):
-                costs[q] = C[i, indices[q]]
-        return indptr, indices, costs
+        return _with_costs(C, *_csr_union(top, topc))
 
     @_jit
     def _heap_push(hk, hv, size, key, val):
@@ -854,14 +838,14 @@ if _nb is not None:
         return umin, idx
 
     @_jit
-    def _csr_add(indptr, indices, top):
-        """CSR pattern ``indptr, indices`` plus the edges ``(i, top[i, t])`` with ``top[i, t] >= 0``
-        not in it yet. Returns ``new_ptr (n+1,), new_idx (E',)``; each row keeps its old edges
-        first, in their order, then the new ones."""
-        n, k = top.shape
+    def _csr_join(indptr, indices, aptr, aidx):
+        """Union of two CSR patterns over the same ``n`` rows and columns: each row keeps its edges
+        ``indices``, in their order, then gains those of ``aidx`` (``-1``: none) it lacks, in their
+        order. Returns ``new_ptr (n+1,), new_idx (E',)``."""
+        n = indptr.size - 1
         mark = np.full(n, -1, dtype=np.int64)
         new_ptr = np.zeros(n + 1, dtype=np.int64)
-        new_idx = np.empty(indices.size + n * k, dtype=np.int64)
+        new_idx = np.empty(indices.size + aidx.size, dtype=np.int64)
         pos = 0
         for i in range(n):
             for q in range(indptr[i], indptr[i + 1]):
@@ -869,8 +853,8 @@ if _nb is not None:
                 mark[j] = i
                 new_idx[pos] = j
                 pos += 1
-            for t in range(k):
-                j = top[i, t]
+            for q in range(aptr[i], aptr[i + 1]):
+                j = aidx[q]
                 if j >= 0 and mark[j] != i:
                     mark[j] = i
                     new_idx[pos] = j
@@ -879,14 +863,15 @@ if _nb is not None:
         return new_ptr, new_idx[:pos].copy()
 
     @_jit
+    def _csr_add(indptr, indices, top):
+        """:func:`_csr_join` with the edges ``(i, top[i, t])``, ``top`` (n, k) dense."""
+        n, k = top.shape
+        return _csr_join(indptr, indices, np.arange(n + 1) * k, np.ascontiguousarray(top).reshape(-1))
+
+    @_jit
     def _merge(C, indptr, indices, top):
         """CSR graph ``indptr, indices`` plus the edges ``(i, top[i, t])`` with ``top[i, t] >= 0``."""
-        new_ptr, new_idx = _csr_add(indptr, indices, top)
-        new_cost = np.empty(new_idx.size)
-        for i in range(top.shape[0]):
-            for q in range(new_ptr[i], new_ptr[i + 1]):
-                new_cost[q] = C[i, new_idx[q]]
-        return new_ptr, new_idx, new_cost
+        return _with_costs(C, *_csr_add(indptr, indices, top))
 
     @_jit
     def _chain_potentials(C, ro, co):
