@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_int
-from .datasets import DataError, _ArrayUnpickler, _cache_dir
+from .datasets import DataError, _ArrayUnpickler, _cache_dir, _check_subset
 
 ARCHIVE = "cifar-10-python.tar.gz"
 #: MD5 of ``cifar-10-python.tar.gz`` published on the CIFAR page.
@@ -104,15 +103,6 @@ def _to_images(X: np.ndarray) -> np.ndarray:
     return (X.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / np.float32(255))  # (n, 32, 32, 3)
 
 
-def _subset(name: str, n, total: int) -> int:
-    if n is None:
-        return total
-    n = check_int(name, n, min_value=1)
-    if n > total:
-        raise ValueError(f"{name} == {n}, must be <= {total} (the size of the split).")
-    return n
-
-
 def find_archive(cache_dir=None) -> Path | None:
     """``cifar-10-python.tar.gz`` in ``cache_dir`` (default ``$OTLMC_DATA`` or ``~/.cache/otlmc``),
     looked for in ``<cache>/cifar10/`` and ``<cache>/``."""
@@ -162,6 +152,6 @@ def load_cifar10(path=None, *, cache_dir=None, n_train: int | None = None, n_tes
     Xte, yte = load_batch_pickle(raw[TEST_BATCH], name=TEST_BATCH, n_rows=n_per_batch)
     Xtr = np.concatenate([x for x, _ in tr])  # (n_train, 3072)
     ytr = np.concatenate([y for _, y in tr])
-    n_train = _subset("n_train", n_train, Xtr.shape[0])
-    n_test = _subset("n_test", n_test, Xte.shape[0])
+    n_train = _check_subset("n_train", n_train, Xtr.shape[0], "split")
+    n_test = _check_subset("n_test", n_test, Xte.shape[0], "split")
     return _to_images(Xtr[:n_train]), ytr[:n_train], _to_images(Xte[:n_test]), yte[:n_test]

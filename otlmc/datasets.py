@@ -309,12 +309,13 @@ def _check_content(X_train, y_train, X_test, y_test, *, source: str) -> None:
             raise DataError(f"{source}: {name} have per-class counts {got}, expected {counts}.")
 
 
-def _check_subset(name: str, n, total: int) -> int:
+def _check_subset(name: str, n, total: int, split: str = "MNIST split") -> int:
+    """``n`` examples of a ``split`` of ``total`` (all of them for ``None``)."""
     if n is None:
         return total
     n = check_int(name, n, min_value=1)
     if n > total:
-        raise ValueError(f"{name} == {n}, must be <= {total} (the size of the MNIST split).")
+        raise ValueError(f"{name} == {n}, must be <= {total} (the size of the {split}).")
     return n
 
 

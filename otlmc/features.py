@@ -13,20 +13,11 @@ import numpy as np
 from ._validation import check_array
 from .backend import to_numpy
 from .activations import activate
-from .networks import MLP, check_same_architecture, forward, interpolate
+from .networks import MLP, check_same_architecture, forward, host_inputs, interpolate
 
 
 def _np(net: MLP) -> MLP:
     return MLP([to_numpy(W) for W in net.weights], [to_numpy(b) for b in net.biases], net.activation)
-
-
-def _check_X(net: MLP, X) -> np.ndarray:
-    X = check_array("X", to_numpy(X), ndim=2)
-    if X.shape[1] != net.widths[0]:
-        raise ValueError(f"X has {X.shape[1]} features but the networks' input width is {net.widths[0]}.")
-    if X.shape[0] < 1:
-        raise ValueError("X has 0 rows; give at least one input.")
-    return X
 
 
 def _check_alphas(alphas) -> np.ndarray:
@@ -106,7 +97,7 @@ def approximate_dimensions(net: MLP, X) -> dict:
     dimension near 1 whatever the weights. Each a list over hidden layers.
     """
     net = _np(net)
-    X = _check_X(net, X)
+    X = host_inputs(net, X)
     _, feats = forward(net, X, return_features=True)
     Hin = [X] + [H for _, H in feats[:-1]]
     out = {"wm_naive": [], "wm_ours": [], "am": [], "wm_ours_centered": [], "am_centered": []}
@@ -130,7 +121,7 @@ def random_init_references(net: MLP, X) -> dict:
     ``E[h h^T]`` has no closed form: measure it on the network at its random initialisation.
     """
     net = _np(net)
-    X = _check_X(net, X)
+    X = host_inputs(net, X)
     _, feats = forward(net, X, return_features=True)
     Hin = [X] + [H for _, H in feats[:-1]]
     out = {"wm_naive": [], "wm_ours": [], "wm_ours_centered": []}
@@ -193,7 +184,7 @@ def llfc(net_a: MLP, net_b: MLP, X, *, alphas=(0.25, 0.5, 0.75)) -> dict:
     """
     check_same_architecture(net_a, net_b)
     A, B = _np(net_a), _np(net_b)
-    X = _check_X(A, X)
+    X = host_inputs(A, X)
     alphas = _check_alphas(alphas)
     oa, fa = forward(A, X, return_features=True)
     ob, fb = forward(B, X, return_features=True)
@@ -227,7 +218,7 @@ def _additivity_residuals(net_a: MLP, net_b: MLP, X, alphas):
     """Per hidden layer, per alpha: ``(sigma(alpha Z_A + (1-alpha) Z_B), alpha H_A + (1-alpha) H_B)``."""
     check_same_architecture(net_a, net_b)
     A, B = _np(net_a), _np(net_b)
-    X = _check_X(A, X)
+    X = host_inputs(A, X)
     alphas = np.linspace(0.1, 0.9, 9) if alphas is None else _check_alphas(alphas)
     _, fa = forward(A, X, return_features=True)
     _, fb = forward(B, X, return_features=True)
@@ -273,7 +264,7 @@ def commutativity(net_a: MLP, net_b: MLP, X) -> list[dict]:
     """
     check_same_architecture(net_a, net_b)
     A, B = _np(net_a), _np(net_b)
-    X = _check_X(A, X)
+    X = host_inputs(A, X)
     _, fa = forward(A, X, return_features=True)
     _, fb = forward(B, X, return_features=True)
     out = []
@@ -303,7 +294,7 @@ def llfc_budget(net_a: MLP, net_b: MLP, X, *, alpha: float = 0.5) -> list[dict]:
     """
     check_same_architecture(net_a, net_b)
     A, B = _np(net_a), _np(net_b)
-    X = _check_X(A, X)
+    X = host_inputs(A, X)
     al = float(_check_alphas([alpha])[0])
     M = interpolate(A, B, 1 - al)
     oa, fa = forward(A, X, return_features=True)
@@ -345,7 +336,7 @@ def lemma1(net_a: MLP, net_b: MLP, X, y, *, alphas=None) -> dict:
     """
     check_same_architecture(net_a, net_b)
     A, B = _np(net_a), _np(net_b)
-    X = _check_X(A, X)
+    X = host_inputs(A, X)
     y = _check_labels(y, X.shape[0], A.widths[-1])
     alphas = np.linspace(0, 1, 11) if alphas is None else _check_alphas(alphas)
     oa, ob = forward(A, X), forward(B, X)
@@ -367,7 +358,7 @@ def stitching_errors(net_a: MLP, net_b: MLP, X, y) -> list[float]:
     """
     check_same_architecture(net_a, net_b)
     A, B = _np(net_a), _np(net_b)
-    X = _check_X(A, X)
+    X = host_inputs(A, X)
     y = _check_labels(y, X.shape[0], A.widths[-1])
     _, fa = forward(A, X, return_features=True)
     errs = []

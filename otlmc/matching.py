@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_array, check_choice, check_int, check_real
+from ._validation import check_choice, check_int, check_real
 from .backend import to_numpy
-from .networks import MLP, check_same_architecture, forward, interpolate, permute
+from .networks import MLP, check_same_architecture, forward, host_inputs, interpolate, permute
 from .objective import loss_and_grad
 from .rng import check_rng
 from .transport import linear_assignment, match_rows
@@ -109,12 +109,7 @@ def identity_matching(net_a: MLP, net_b: MLP) -> MatchResult:
 def _check_X(net: MLP, X) -> np.ndarray:
     if X is None:
         raise ValueError("X is required by this data-dependent matching; pass X=(N, m_0) inputs.")
-    X = check_array("X", to_numpy(X), ndim=2)
-    if X.shape[1] != net.widths[0]:
-        raise ValueError(f"X has {X.shape[1]} features but the networks' input width is {net.widths[0]}.")
-    if X.shape[0] < 1:
-        raise ValueError("X has 0 rows; give at least one input.")
-    return X
+    return host_inputs(net, X)
 
 
 def _np_net(net: MLP) -> MLP:

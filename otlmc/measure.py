@@ -195,6 +195,17 @@ def sigma_matching_cost(WA, WB, Sigma) -> tuple[float, np.ndarray]:
     return max(value, 0.0), perm
 
 
+def _check_two_layer(W, X, activation: str):
+    """Checked ``W`` (m, d), ``X`` (N, d) and activation name of the two-layer network of B.14."""
+    W = check_array("W", W, ndim=2)
+    X = check_array("X", X, ndim=2)
+    check_choice("activation", activation, ACTIVATIONS)
+    d = W.shape[1]
+    if X.shape[1] != d:
+        raise ValueError(f"X has {X.shape[1]} columns, expected d == {d} (the rows of W).")
+    return W, X
+
+
 def dropout_error(W, keep, X, *, activation: str = "relu") -> np.ndarray:
     """``|f(x) - f_S(x)|`` per input for the mean-output two-layer network of Appendix B.14.
 
@@ -202,12 +213,8 @@ def dropout_error(W, keep, X, *, activation: str = "relu") -> np.ndarray:
     ``X`` ``(N, d)``. ``f(x) = (1/m) sum_i sigma(<w_i, x>)``, ``f_S(x) = (1/|S|) sum_{i in S} sigma(<w_i, x>)``
     (the kept output weights rescaled by ``m/|S|``). Returns ``(N,)``.
     """
-    W = check_array("W", W, ndim=2)
-    X = check_array("X", X, ndim=2)
-    check_choice("activation", activation, ACTIVATIONS)
-    m, d = W.shape
-    if X.shape[1] != d:
-        raise ValueError(f"X has {X.shape[1]} columns, expected d == {d} (the rows of W).")
+    W, X = _check_two_layer(W, X, activation)
+    m = W.shape[0]
     keep = _check_keep(keep, m)
     H = activate(activation, X @ W.T)  # (N, m)
     return np.abs(H.mean(1) - H[:, keep].mean(1))  # (N,)
@@ -236,12 +243,8 @@ def dropout_error_mean_square(W, X, *, n_dropped: int, activation: str = "relu")
     of order ``m^{-1}`` for fixed ``x``: the dropout error decays like ``m^{-1/2}``, faster than the
     ``m^{-1/d}`` of the B.14 bound. ``W`` ``(m, d)``, ``X`` ``(N, d)``; returns ``(N,)``.
     """
-    W = check_array("W", W, ndim=2)
-    X = check_array("X", X, ndim=2)
-    check_choice("activation", activation, ACTIVATIONS)
-    m, d = W.shape
-    if X.shape[1] != d:
-        raise ValueError(f"X has {X.shape[1]} columns, expected d == {d} (the rows of W).")
+    W, X = _check_two_layer(W, X, activation)
+    m = W.shape[0]
     if m < 2:
         raise ValueError(f"W has {m} rows; dropout needs m >= 2.")
     n_dropped = check_int("n_dropped", n_dropped, min_value=1)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._validation import check_array, check_choice, check_real
 from .activations import ACTIVATIONS, activate
-from .backend import xp_of
+from .backend import to_numpy, xp_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,6 +88,16 @@ def _check_inputs(net: MLP, X):
     X = check_array("X", X, ndim=2, xp=xp)
     if X.shape[1] != net.widths[0]:
         raise ValueError(f"X has {X.shape[1]} features but the network's input width is {net.widths[0]}.")
+    return X
+
+
+def host_inputs(net: MLP, X) -> np.ndarray:
+    """``X`` (N, m_0) copied to the host, checked against ``net``'s input width and for ``N >= 1``."""
+    X = check_array("X", to_numpy(X), ndim=2)
+    if X.shape[1] != net.widths[0]:
+        raise ValueError(f"X has {X.shape[1]} features but the networks' input width is {net.widths[0]}.")
+    if X.shape[0] < 1:
+        raise ValueError("X has 0 rows; give at least one input.")
     return X
 
 

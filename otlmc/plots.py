@@ -65,8 +65,11 @@ def loglog_panel(ax, rows, x: str, curves: Sequence[tuple[str, str, str]], *, ve
 
 
 def save(fig, stem) -> list[str]:
-    """Save ``stem.png`` and ``stem.pdf``, then close ``fig`` (a long session or test run that draws
-    many figures does not keep them all alive); returns the paths."""
+    """Lay ``fig`` out (``tight_layout``, unless it has a layout engine of its own: a sim's ``plot``
+    need not), save ``stem.png`` and ``stem.pdf``, then close it (a long session or test run that
+    draws many figures does not keep them all alive); returns the paths."""
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     paths = [f"{stem}.png", f"{stem}.pdf"]
     for p in paths:
         fig.savefig(p, dpi=130, bbox_inches="tight")

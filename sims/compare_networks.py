@@ -91,7 +91,6 @@ def plot(result: dict):
         a.legend(fontsize=8)
     fig.suptitle(f"A vs B, widths {tuple(result['widths'])}, B aligned by '{result['method']}'; "
                  f"{result['n_eval']} evaluation inputs", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -133,7 +133,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"Random {cfg.dist} MLP {cfg.d}-{cfg.width}x L-1, {cfg.activation}, scale {cfg.scale:.3g}; mean "
                  f"$\\pm$ 95% CI over {cfg.replicates} pairs; per-layer panels use L = {L}; {cfg.n_eval} Gaussian "
                  f"inputs, {cfg.t_points}-point t-grid (t = 1 is aligned B)", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

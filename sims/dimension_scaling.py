@@ -122,7 +122,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"Random {cfg.dist} two-layer MLPs d-n-{cfg.n_out} ({cfg.activation}), weight matching; "
                  f"mean $\\pm$ 95% CI over {cfg.replicates} pairs; {cfg.n_eval} Gaussian inputs, "
                  f"{cfg.t_points}-point t-grid. CIs hold replicate noise only, not finite-n bias.", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

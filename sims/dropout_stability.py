@@ -139,7 +139,6 @@ def plot(rows, cfg: Config, verdicts):
                  f"rows N(0, I/d), {cfg.n_eval} inputs on the sphere of radius $\\sqrt{{d}}$; mean $\\pm$ 95% CI over "
                  f"{cfg.replicates} draws; fits use m $\\geq$ {min(cfg.fit_min_width, sorted(cfg.widths)[-2])}; "
                  "exact $W_1$", fontsize=9)
-    fig.tight_layout()
     return fig
 
 

@@ -138,7 +138,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"MNIST ({cfg.data}), MLP 784-{'-'.join([str(cfg.width)] * L)}-10, Adam lr {cfg.lr:g}, "
                  f"{cfg.epochs} epochs on {cfg.n_train} examples; {cfg.replicates} replicates (mean $\\pm$ sd); "
                  f"{cfg.n_test} test examples", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -189,7 +189,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"Assumption 8 rows in $R^{{{cfg.d}}}$ (eigenvalues 1/k x k, $\\eta$/k x (d-k)); "
                  f"{cfg.d}-n-{cfg.n_out} {cfg.activation} pairs, weight matching; mean $\\pm$ 95% CI over {cfg.replicates} pairs; "
                  f"fits n $\\geq$ {n_min(cfg)}", fontsize=9)
-    fig.tight_layout()
     return fig
 
 

@@ -166,7 +166,6 @@ def plot(rows, cfg: Config, verdicts):
         f"{cfg.t_points}-point t-grid; reference N = {cfg.n_ref}, $\\varepsilon$ = {cfg.eps_ref}; "
         f"fits (legend: exponent, CI, verdict) use N $\\geq$ {min(cfg.fit_min_width, sorted(cfg.widths)[-2])}",
         fontsize=9)
-    fig.tight_layout()
     return fig
 
 

@@ -130,7 +130,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"MNIST ({cfg.data}), MLP 784-{'-'.join([str(cfg.width)] * cfg.depth)}-10, SGD+cosine, "
                  f"{cfg.epochs} epochs on {cfg.n_train} examples; {cfg.replicates} pairs per rate (mean $\\pm$ 95% CI); "
                  f"test set {cfg.n_test}, {cfg.t_points}-point t-grid", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -154,7 +154,6 @@ def plot(rows, cfg: Config, verdicts):
         ax.legend(fontsize=7)
     fig.suptitle(f"paper vs otlmc ({cfg.row}, --setup {cfg.setup}, --data {cfg.data}; otlmc = mean over pairs)",
                  fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -163,7 +163,6 @@ def plot(rows, cfg: Config, verdicts):
         ax.set_visible(False)
     fig.suptitle(f"Two-sample E $W_2$ (exact assignment): flat torus vs cube (same points) vs Gaussian; mean "
                  f"$\\pm$ 95% CI over {cfg.replicates} pairs; fits use n $\\geq$ {_n_min(cfg)}", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -105,7 +105,6 @@ def plot(rows, cfg: Config, verdicts):
     ax.legend(fontsize=8)
     fig.suptitle(f"Two-sample $W_2$ in d = 1; mean $\\pm$ 95% CI over {cfg.replicates} pairs; fits use n $\\geq$ "
                  f"{min(cfg.fit_min_width, sorted(cfg.widths)[-2])}", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -133,7 +133,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"Required width for LMC of random two-layer ReLU nets (weight matching); mean over {cfg.replicates} "
                  f"pairs, {cfg.n_eval} Gaussian inputs, {cfg.t_points}-point t-grid; laws anchored at the smallest "
                  "eps (constants unknown)", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -131,7 +131,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"Sub-Gaussian weights: two-layer MLPs d-n-{cfg.n_out} ({cfg.activation}), weight matching; "
                  f"mean $\\pm$ 95% CI over {cfg.replicates} pairs; fits use n $\\geq$ {n_min(cfg)}; "
                  "CIs hold replicate noise only", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -122,7 +122,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"Theorem 5.3 tightness: Gaussian rows N(0, I/d); shaded: Sigma sandwich [$\\lambda_{{min}}$, "
                  f"$\\lambda_{{max}}$] $\\times W_2^2$; mean $\\pm$ 95% CI over {cfg.replicates} draws; fits use "
                  f"m $\\geq$ {min(cfg.fit_min_width, sorted(cfg.widths)[-2])}", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

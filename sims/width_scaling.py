@@ -135,7 +135,6 @@ def plot(rows, cfg: Config, verdicts):
                  f"mean $\\pm$ 95% CI over {cfg.replicates} pairs; {cfg.n_eval} Gaussian inputs, "
                  f"{cfg.t_points}-point t-grid; fits (legend: exponent, CI, verdict) use n $\\geq$ "
                  f"{min(cfg.fit_min_width, sorted(cfg.widths)[-2])}", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -12,6 +13,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture(params=[0, 1, 2])
 def seed(request) -> int:
     return request.param
+
+
+@pytest.fixture
+def one_blas_thread():
+    """One BLAS thread, for files of tiny GEMMs (``pytestmark = pytest.mark.usefixtures(...)``): on a
+    shared 2-core machine extra BLAS threads cost 5-15x (measured 0.6 vs 10 ms; bench_train)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @pytest.fixture

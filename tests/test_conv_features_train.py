@@ -3,20 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
+from otlmc import conv
 from otlmc import datasets as ds
-from otlmc.conv import (
-    channel_statistics,
-    derive_spec,
-    evaluate,
-    forward,
-    init_network,
-    permute,
-    random_perms,
-    resnet,
-    vgg,
-)
 from otlmc.conv.features import (
     approximate_dimensions,
     commutativity,
@@ -32,11 +21,7 @@ from otlmc.features import approximate_dimension
 from otlmc.train import TrainConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """The GEMMs here are tiny: on a shared machine extra BLAS threads cost ~15x (measured 0.6 vs 10 ms)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _images(rng, n=240, size=8, n_classes=3):
@@ -51,18 +36,18 @@ def _images(rng, n=240, size=8, n_classes=3):
 
 
 def _small_resnet(norm):
-    return resnet(blocks_per_stage=1, base_width=4, norm=norm, input_shape=(8, 8, 1), n_classes=3)
+    return conv.resnet(blocks_per_stage=1, base_width=4, norm=norm, input_shape=(8, 8, 1), n_classes=3)
 
 
 def test_training_learns_and_spawning_is_deterministic(rng):
     X, y = _images(rng, n=120)
     arch = _small_resnet("batchnorm")
-    net0 = init_network(arch, rng=rng, dtype=np.float32)
+    net0 = conv.init_network(arch, rng=rng, dtype=np.float32)
     cfg = TrainConfig(optimizer="sgd", lr=0.05, epochs=3, batch_size=30, warmup_steps=3)
     a, b = spawn(net0, X, y, cfg, k_steps=5, rng_common=np.random.default_rng(1),
                  rng_a=np.random.default_rng(2), rng_b=np.random.default_rng(3))
-    assert evaluate(a, X, y)["accuracy"] > 0.9 and evaluate(b, X, y)["accuracy"] > 0.9
-    assert evaluate(net0, X, y)["accuracy"] < 0.6
+    assert conv.evaluate(a, X, y)["accuracy"] > 0.9 and conv.evaluate(b, X, y)["accuracy"] > 0.9
+    assert conv.evaluate(net0, X, y)["accuracy"] < 0.6
     assert any(not np.array_equal(a.buffers[k], net0.buffers[k]) for k in a.buffers)  # running stats moved
     a2, b2 = spawn(net0, X, y, cfg, k_steps=5, rng_common=np.random.default_rng(1),
                    rng_a=np.random.default_rng(2), rng_b=np.random.default_rng(3))
@@ -80,28 +65,28 @@ def test_training_learns_and_spawning_is_deterministic(rng):
 
 def test_adam_trains_a_vgg(rng):
     X, y = _images(rng, n=120)
-    arch = vgg(stages=((8,), (8,)), dense=(16,), input_shape=(8, 8, 1), n_classes=3)
+    arch = conv.vgg(stages=((8,), (8,)), dense=(16,), input_shape=(8, 8, 1), n_classes=3)
     cfg = TrainConfig(optimizer="adam", lr=1e-2, epochs=10, batch_size=30, warmup_steps=4)
-    net = train(init_network(arch, rng=rng), X, y, cfg, rng=rng)  # seeds 0-9: accuracy >= 0.94
-    assert evaluate(net, X, y)["accuracy"] > 0.9
+    net = train(conv.init_network(arch, rng=rng), X, y, cfg, rng=rng)  # seeds 0-9: accuracy >= 0.94
+    assert conv.evaluate(net, X, y)["accuracy"] > 0.9
 
 
 def test_bad_labels_are_refused(rng):
     X, y = _images(rng, n=20)
     arch = _small_resnet("none")
     with pytest.raises(ValueError, match="0..2"):
-        train(init_network(arch, rng=rng), X, y + 3, TrainConfig(), rng=rng)
+        train(conv.init_network(arch, rng=rng), X, y + 3, TrainConfig(), rng=rng)
 
 
 @pytest.mark.parametrize("norm", ["layernorm", "batchnorm"])
 def test_diagnostics_on_a_planted_pair_are_trivial(norm, rng):
     """B = permuted A, aligned back: LLFC errors, commutativity, barrier vanish; stitching = A's error."""
     arch = _small_resnet(norm)
-    spec = derive_spec(arch)
-    A = init_network(arch, rng=rng)
+    spec = conv.derive_spec(arch)
+    A = conv.init_network(arch, rng=rng)
     X, y = _images(rng, n=30)
     X = X.astype(np.float64)
-    B = permute(A, spec, random_perms(spec, rng=rng))
+    B = conv.permute(A, spec, conv.random_perms(spec, rng=rng))
     Bal, _ = align(A, B, spec, "wm_naive")
     res = llfc(A, Bal, X, bn="interpolate")
     for lay in res["layers"]:
@@ -111,7 +96,7 @@ def test_diagnostics_on_a_planted_pair_are_trivial(norm, rng):
     assert all(r["dist_com"] < 1e-20 for r in commutativity(A, Bal, X))
     pl = path_losses(A, Bal, X, y, bn="interpolate")
     assert abs(pl["barrier"]) < 1e-12
-    err_a = evaluate(A, X, y)["error"]
+    err_a = conv.evaluate(A, X, y)["error"]
     assert all(abs(e - err_a) < 1e-12 for e in stitching_errors(A, Bal, X, y).values())
     # unaligned, the same diagnostics are not trivial (the checks above can fail)
     assert max(lay["baseline"] for lay in llfc(A, B, X, bn="interpolate")["layers"][:-1]) > 1e-3
@@ -121,9 +106,9 @@ def test_llfc_and_barrier_with_batchnorm_reset(rng):
     X, y = _images(rng, n=60)
     arch = _small_resnet("batchnorm")
     cfg = TrainConfig(optimizer="sgd", lr=0.05, epochs=2, batch_size=30, warmup_steps=2)
-    a, b = spawn(init_network(arch, rng=rng), X, y, cfg, k_steps=0, rng_common=rng,
+    a, b = spawn(conv.init_network(arch, rng=rng), X, y, cfg, k_steps=0, rng_common=rng,
                  rng_a=np.random.default_rng(5), rng_b=np.random.default_rng(6))
-    spec = derive_spec(arch)
+    spec = conv.derive_spec(arch)
     bal, _ = align(a, b, spec, "rebasin", rng=rng)
     for bn in ("reset", "interpolate"):
         out = llfc(a, bal, X, bn=bn)
@@ -136,8 +121,8 @@ def test_llfc_and_barrier_with_batchnorm_reset(rng):
 
 
 def test_approximate_dimensions_and_channel_statistics(rng):
-    arch = vgg(stages=((4,),), dense=(5,), input_shape=(6, 6, 2), n_classes=3)
-    net = init_network(arch, rng=rng)
+    arch = conv.vgg(stages=((4,),), dense=(5,), input_shape=(6, 6, 2), n_classes=3)
+    net = conv.init_network(arch, rng=rng)
     X = rng.standard_normal((20, 6, 6, 2))
     dims = approximate_dimensions(net, X)
     W = net.params["0.W"].transpose(0, 2, 3, 1).reshape(4, -1)
@@ -145,8 +130,8 @@ def test_approximate_dimensions_and_channel_statistics(rng):
     for v in dims["layers"].values():
         assert 1 - 1e-12 <= v["wm_naive"] and 1 - 1e-12 <= v["wm_ours"]
     assert set(dims["taps"]) == {"1", "5"}
-    stats = channel_statistics(net, X, batch_size=7)
-    _, rec = forward(net, X, record=True)
+    stats = conv.channel_statistics(net, X, batch_size=7)
+    _, rec = conv.forward(net, X, record=True)
     Z = rec.pre["1"].reshape(-1, 4)
     np.testing.assert_allclose(stats["1"][0], Z.mean(0), rtol=1e-10)
     np.testing.assert_allclose(stats["1"][1], Z.var(0), rtol=1e-10)
@@ -164,27 +149,27 @@ def _local_mnist():
 @pytest.mark.slow
 def test_small_cnn_on_local_mnist():
     Xtr, ytr, Xte, yte = _local_mnist()
-    arch = vgg(stages=((8,), (16,)), dense=(32,))
+    arch = conv.vgg(stages=((8,), (16,)), dense=(32,))
     rng = np.random.default_rng(0)
-    net = train(init_network(arch, rng=rng, dtype=np.float32), Xtr.reshape(-1, 28, 28, 1), ytr,
+    net = train(conv.init_network(arch, rng=rng, dtype=np.float32), Xtr.reshape(-1, 28, 28, 1), ytr,
                 TrainConfig(optimizer="sgd", lr=0.05, epochs=2, batch_size=100), rng=rng)
-    assert evaluate(net, Xte.reshape(-1, 28, 28, 1), yte)["accuracy"] > 0.9
+    assert conv.evaluate(net, Xte.reshape(-1, 28, 28, 1), yte)["accuracy"] > 0.9
 
 
 @pytest.mark.parametrize("norm", ["none", "layernorm", "batchnorm"])
 def test_fold_channel_affine_rescales_the_preactivation(norm, rng):
     arch = _small_resnet(norm)
-    net = init_network(arch, rng=rng, init="torch")
+    net = conv.init_network(arch, rng=rng, init="torch")
     X = rng.standard_normal((10, 8, 8, 1))
-    _, rec = forward(net, X, record=True)
+    _, rec = conv.forward(net, X, record=True)
     s, c = rng.random(4) + 0.5, rng.standard_normal(4)
     stem, after_block = [k for k in rec.pre if "." not in k][:2]  # top-level ReLUs
     folded = fold_channel_affine(net, stem, s, c)
-    _, rec2 = forward(folded, X, record=True)
+    _, rec2 = conv.forward(folded, X, record=True)
     np.testing.assert_allclose(rec2.pre[stem], s * rec.pre[stem] + c, rtol=1e-10, atol=1e-12)
     inner = next(k for k in rec.pre if ".body." in k)  # inside a block: conv (+ norm) -> ReLU
     folded = fold_channel_affine(net, inner, s, c)
-    np.testing.assert_allclose(forward(folded, X, record=True)[1].pre[inner], s * rec.pre[inner] + c,
+    np.testing.assert_allclose(conv.forward(folded, X, record=True)[1].pre[inner], s * rec.pre[inner] + c,
                                rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="cannot be folded"):
         fold_channel_affine(net, after_block, np.ones(4), np.zeros(4))  # a residual sum

@@ -9,38 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 from scipy.signal import correlate2d
 
 from otlmc.conv import layers as L
-from otlmc.conv.model import (
-    Architecture,
-    AvgPool,
-    BatchNorm,
-    Conv,
-    ConvNet,
-    Dense,
-    Flatten,
-    GlobalAvgPool,
-    LayerNorm,
-    MaxPool,
-    ReLU,
-    Residual,
-    forward,
-    init_network,
-    loss_and_grad,
-    reset_batchnorm,
-    updated_buffers,
-)
+from otlmc.conv import model as M
 
 H = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """The GEMMs here are tiny: on a shared machine extra BLAS threads cost ~15x (measured 0.6 vs 10 ms)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _fd_check(f, args, grads, R, rng, n_coords=12):
@@ -172,21 +149,21 @@ def test_cross_entropy_gradient(rng):
 
 
 def _tiny_resnet(norm):
-    Nrm = [BatchNorm()] if norm == "bn" else [LayerNorm()]
-    return Architecture((6, 6, 2), [
-        Conv(3), *Nrm, ReLU(),
-        Residual([Conv(3), *Nrm, ReLU(), Conv(3), *Nrm]), ReLU(),
-        Residual([Conv(4, 3, 2), *Nrm, ReLU(), Conv(4)], [Conv(4, 1, 2, 0), *Nrm]), ReLU(),
-        MaxPool(), AvgPool(1), Flatten(), Dense(5), ReLU(), Dense(3)])
+    Nrm = [M.BatchNorm()] if norm == "bn" else [M.LayerNorm()]
+    return M.Architecture((6, 6, 2), [
+        M.Conv(3), *Nrm, M.ReLU(),
+        M.Residual([M.Conv(3), *Nrm, M.ReLU(), M.Conv(3), *Nrm]), M.ReLU(),
+        M.Residual([M.Conv(4, 3, 2), *Nrm, M.ReLU(), M.Conv(4)], [M.Conv(4, 1, 2, 0), *Nrm]), M.ReLU(),
+        M.MaxPool(), M.AvgPool(1), M.Flatten(), M.Dense(5), M.ReLU(), M.Dense(3)])
 
 
 @pytest.mark.parametrize("norm", ["bn", "ln"])
 def test_network_loss_gradient_matches_finite_differences(rng, norm):
     arch = _tiny_resnet(norm)
-    net = init_network(arch, rng=rng, init="torch")
+    net = M.init_network(arch, rng=rng, init="torch")
     X = rng.standard_normal((5, 6, 6, 2))
     y = rng.integers(0, 3, 5)
-    loss, grads, _ = loss_and_grad(net, X, y, train=True)
+    loss, grads, _ = M.loss_and_grad(net, X, y, train=True)
     assert set(grads) == set(net.params)
     for k in net.params:
         a = net.params[k]
@@ -194,20 +171,20 @@ def test_network_loss_gradient_matches_finite_differences(rng, norm):
         for i in rng.choice(flat.size, size=min(2, flat.size), replace=False):
             old = flat[i]
             flat[i] = old + H
-            fp = loss_and_grad(net, X, y, train=True)[0]
+            fp = M.loss_and_grad(net, X, y, train=True)[0]
             flat[i] = old - H
-            fm = loss_and_grad(net, X, y, train=True)[0]
+            fm = M.loss_and_grad(net, X, y, train=True)[0]
             flat[i] = old
             fd = (fp - fm) / (2 * H)
             assert abs(fd - grads[k].reshape(-1)[i]) <= 1e-6 * max(1.0, abs(fd)), (k, fd)
 
 
 def test_global_avgpool_net_and_running_stats_rule(rng):
-    arch = Architecture((4, 4, 1), [Conv(3), BatchNorm(momentum=0.25), ReLU(), GlobalAvgPool(), Dense(2)])
-    net = init_network(arch, rng=rng)
+    arch = M.Architecture((4, 4, 1), [M.Conv(3), M.BatchNorm(momentum=0.25), M.ReLU(), M.GlobalAvgPool(), M.Dense(2)])
+    net = M.init_network(arch, rng=rng)
     X = rng.standard_normal((8, 4, 4, 1))
-    _, _, rec = loss_and_grad(net, X, rng.integers(0, 2, 8))
-    new = updated_buffers(net, rec)
+    _, _, rec = M.loss_and_grad(net, X, rng.integers(0, 2, 8))
+    new = M.updated_buffers(net, rec)
     Z = L.conv_forward(X, net.params["0.W"], net.params["0.b"], 1, 1)[0].reshape(-1, 3)
     np.testing.assert_allclose(new["1.mean"], 0.25 * Z.mean(0), rtol=1e-12)
     np.testing.assert_allclose(new["1.var"], 0.75 + 0.25 * Z.var(0, ddof=1), rtol=1e-12)
@@ -215,41 +192,41 @@ def test_global_avgpool_net_and_running_stats_rule(rng):
 
 def test_reset_batchnorm_gives_full_data_statistics_sequentially(rng):
     arch = _tiny_resnet("bn")
-    net = init_network(arch, rng=rng)
+    net = M.init_network(arch, rng=rng)
     X = rng.standard_normal((40, 6, 6, 2))
-    r1 = reset_batchnorm(net, X, batch_size=7)
-    r2 = reset_batchnorm(net, X, batch_size=1000)
+    r1 = M.reset_batchnorm(net, X, batch_size=7)
+    r2 = M.reset_batchnorm(net, X, batch_size=1000)
     for k in r1.buffers:
         np.testing.assert_allclose(r1.buffers[k], r2.buffers[k], rtol=1e-10, atol=1e-12)
     # fixed point: in the eval-mode pass of the reset network on X, every BatchNorm's input has
     # exactly the stored mean and (unbiased, PyTorch's convention) variance -- which fails if a
     # later layer's statistics were taken before the earlier layers were reset
-    _, rec = forward(r1, X, record=True)
+    _, rec = M.forward(r1, X, record=True)
     for name, x in rec.norm_inputs.items():
         x2 = x.reshape(-1, x.shape[-1])
         np.testing.assert_allclose(r1.buffers[f"{name}.mean"], x2.mean(0), rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(r1.buffers[f"{name}.var"], x2.var(0, ddof=1), rtol=1e-10)
-    _, rec0 = forward(net, X, record=True)
+    _, rec0 = M.forward(net, X, record=True)
     assert not np.allclose(rec0.norm_inputs["5.body.1"].mean((0, 1, 2)), r1.buffers["5.body.1.mean"])
 
 
 def test_bad_architectures_and_params_are_refused(rng):
     with pytest.raises(ValueError, match="projection"):
-        Architecture((6, 6, 2), [Residual([Conv(3)]), Flatten(), Dense(2)])
+        M.Architecture((6, 6, 2), [M.Residual([M.Conv(3)]), M.Flatten(), M.Dense(2)])
     with pytest.raises(ValueError, match="Flatten"):
-        Architecture((6, 6, 2), [Dense(2)])
+        M.Architecture((6, 6, 2), [M.Dense(2)])
     with pytest.raises(ValueError, match="feature maps"):
-        Architecture((6, 6, 2), [Conv(2)])
+        M.Architecture((6, 6, 2), [M.Conv(2)])
     with pytest.raises(TypeError, match="layer 0"):
-        Architecture((6, 6, 2), ["conv"])
-    arch = Architecture((4, 4, 1), [Conv(2), Flatten(), Dense(2)])
-    net = init_network(arch, rng=rng)
+        M.Architecture((6, 6, 2), ["conv"])
+    arch = M.Architecture((4, 4, 1), [M.Conv(2), M.Flatten(), M.Dense(2)])
+    net = M.init_network(arch, rng=rng)
     with pytest.raises(ValueError, match="shape"):
-        ConvNet(arch, {**net.params, "0.W": np.zeros((2, 1, 2, 2))})
+        M.ConvNet(arch, {**net.params, "0.W": np.zeros((2, 1, 2, 2))})
     with pytest.raises(ValueError, match="non-finite"):
-        ConvNet(arch, {**net.params, "0.b": np.array([np.nan, 0.0])})
+        M.ConvNet(arch, {**net.params, "0.b": np.array([np.nan, 0.0])})
     with pytest.raises(ValueError, match=r"\(N, 4, 4, 1\)"):
-        forward(net, np.zeros((2, 5, 4, 1)))
+        M.forward(net, np.zeros((2, 5, 4, 1)))
 
 
 def test_maxpool_backward_sends_each_gradient_to_the_first_maximum(rng):

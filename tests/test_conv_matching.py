@@ -5,7 +5,6 @@ import itertools
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from otlmc import matching as mlp_matching
 from otlmc.conv import Architecture, Conv, Dense, Flatten, ReLU, derive_spec, init_network, permute, random_perms
@@ -45,11 +44,7 @@ def test_planted_permutation_is_recovered(name, method, rng):
         assert all(c <= ci + 1e-12 for c, ci in zip(res.costs.values(), res.identity_costs.values()))
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """The GEMMs here are tiny: on a shared machine extra BLAS threads cost ~15x (measured 0.6 vs 10 ms)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def test_kronecker_wm_ours_recovers_too(rng):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from otlmc.conv import (
     Architecture,
@@ -31,11 +30,7 @@ from otlmc.conv import (
 from otlmc.conv.specs import AxisGroup, PermutationSpec, compose_perms, inverse_perms
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """The GEMMs here are tiny: on a shared machine extra BLAS threads cost ~15x (measured 0.6 vs 10 ms)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def architectures():

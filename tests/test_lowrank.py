@@ -8,15 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otlmc.theory import (
-    lowrank_crossover_eta_exponent,
-    lowrank_crossover_width,
-    lowrank_participation_ratio,
-    lowrank_thickness,
-    multiscale_exponent,
-    multiscale_w2,
-    participation_ratio,
-)
+from otlmc import theory
 from otlmc.claims import VERDICTS, evaluate_all
 from otlmc.crossover import crossovers
 from otlmc.declare import quick_config
@@ -34,42 +26,42 @@ from sims import lowrank as lr
     ([3.0, 1.0], 16.0 / 10.0), ([1.0, 2.0, 3.0, 4.0], 100.0 / 30.0),
 ])
 def test_participation_ratio_known_spectra(spectrum, want):
-    assert participation_ratio(spectrum) == pytest.approx(want, rel=1e-14)
+    assert theory.participation_ratio(spectrum) == pytest.approx(want, rel=1e-14)
 
 
 @settings(max_examples=80, deadline=None)
 @given(d=st.integers(1, 60), k=st.integers(1, 60), eta=st.floats(0.0, 50.0))
 def test_lowrank_participation_ratio_closed_form(d, k, eta):
     k = min(k, d)
-    pr = lowrank_participation_ratio(d, k, eta)
-    assert pr == pytest.approx(participation_ratio(lowrank_spectrum(d, k, eta)), rel=1e-12)
+    pr = theory.lowrank_participation_ratio(d, k, eta)
+    assert pr == pytest.approx(theory.participation_ratio(lowrank_spectrum(d, k, eta)), rel=1e-12)
     assert 1.0 - 1e-12 <= pr <= d + 1e-9
     # std convention: small eigenvalues eta^2 / k
-    assert lowrank_participation_ratio(d, k, eta, convention="std") == pytest.approx(
-        participation_ratio(lowrank_spectrum(d, k, eta**2)), rel=1e-12)
+    assert theory.lowrank_participation_ratio(d, k, eta, convention="std") == pytest.approx(
+        theory.participation_ratio(lowrank_spectrum(d, k, eta**2)), rel=1e-12)
 
 
 def test_participation_ratio_limits():
-    assert lowrank_participation_ratio(20, 3, 0.0) == 3.0  # exactly rank k
-    assert lowrank_participation_ratio(20, 3, 1.0) == pytest.approx(20.0)  # isotropic
-    assert lowrank_participation_ratio(20, 3, 1e-8) == pytest.approx(3.0, rel=1e-6)
+    assert theory.lowrank_participation_ratio(20, 3, 0.0) == 3.0  # exactly rank k
+    assert theory.lowrank_participation_ratio(20, 3, 1.0) == pytest.approx(20.0)  # isotropic
+    assert theory.lowrank_participation_ratio(20, 3, 1e-8) == pytest.approx(3.0, rel=1e-6)
 
 
 def test_validation_messages():
     with pytest.raises(ValueError, match="spectrum contains -1"):
-        participation_ratio([1.0, -1.0])
+        theory.participation_ratio([1.0, -1.0])
     with pytest.raises(ValueError, match="all zeros"):
-        participation_ratio([0.0, 0.0])
+        theory.participation_ratio([0.0, 0.0])
     with pytest.raises(ValueError, match="k == 6, must be <= d == 5"):
-        lowrank_thickness(5, 6, 0.1)
+        theory.lowrank_thickness(5, 6, 0.1)
     with pytest.raises(ValueError, match="eta == -0.1"):
-        lowrank_thickness(5, 2, -0.1)
+        theory.lowrank_thickness(5, 2, -0.1)
     with pytest.raises(ValueError, match="convention='sd'"):
-        lowrank_crossover_width(5, 2, 0.1, prefactor=1.0, convention="sd")
+        theory.lowrank_crossover_width(5, 2, 0.1, prefactor=1.0, convention="sd")
     with pytest.raises(ValueError, match="prefactor == 0.0"):
-        lowrank_crossover_width(5, 2, 0.1, prefactor=0.0)
+        theory.lowrank_crossover_width(5, 2, 0.1, prefactor=0.0)
     with pytest.raises(TypeError, match="k must be an integer"):
-        lowrank_thickness(5, 2.5, 0.1)
+        theory.lowrank_thickness(5, 2.5, 0.1)
 
 
 # ------------------------------------------------------------------ crossover formulas
@@ -77,28 +69,28 @@ def test_validation_messages():
 @given(d=st.integers(2, 30), k=st.integers(1, 29), eta=st.floats(1e-4, 1.0), a=st.floats(0.1, 10.0))
 def test_crossover_formula_and_scaling(d, k, eta, a):
     k = min(k, d - 1)
-    n_star = lowrank_crossover_width(d, k, eta, prefactor=a)
-    delta = lowrank_thickness(d, k, eta)
+    n_star = theory.lowrank_crossover_width(d, k, eta, prefactor=a)
+    delta = theory.lowrank_thickness(d, k, eta)
     assert delta == pytest.approx(np.sqrt(2 * eta * (d - k) / k), rel=1e-12)
     assert a * n_star ** (-1.0 / k) == pytest.approx(delta, rel=1e-9)  # the k-term meets the floor
     # n* ∝ eta^{-k/2} (variance convention); the std convention is the variance one at eta^2
-    ratio = lowrank_crossover_width(d, k, eta / 4, prefactor=a) / n_star
-    assert np.log(ratio) / np.log(1 / 4) == pytest.approx(lowrank_crossover_eta_exponent(k), rel=1e-9)
-    assert lowrank_crossover_width(d, k, np.sqrt(eta), prefactor=a, convention="std") == pytest.approx(n_star, rel=1e-9)
-    assert lowrank_crossover_eta_exponent(k, convention="std") == -k
+    ratio = theory.lowrank_crossover_width(d, k, eta / 4, prefactor=a) / n_star
+    assert np.log(ratio) / np.log(1 / 4) == pytest.approx(theory.lowrank_crossover_eta_exponent(k), rel=1e-9)
+    assert theory.lowrank_crossover_width(d, k, np.sqrt(eta), prefactor=a, convention="std") == pytest.approx(n_star, rel=1e-9)
+    assert theory.lowrank_crossover_eta_exponent(k, convention="std") == -k
 
 
 def test_multiscale_model_is_continuous_with_both_slopes():
     d, k, eta, a = 10, 3, 0.01, 2.3
-    n_star = lowrank_crossover_width(d, k, eta, prefactor=a)
+    n_star = theory.lowrank_crossover_width(d, k, eta, prefactor=a)
     n = np.array([n_star / 8, n_star / 2, n_star * (1 - 1e-12), n_star * (1 + 1e-12), n_star * 2, n_star * 8])
-    w = multiscale_w2(n, d, k, eta, prefactor=a)
+    w = theory.multiscale_w2(n, d, k, eta, prefactor=a)
     assert w[2] == pytest.approx(w[3], rel=1e-9)
     assert np.log(w[1] / w[0]) / np.log(4) == pytest.approx(-1 / k)
     assert np.log(w[5] / w[4]) / np.log(4) == pytest.approx(-1 / d)
-    np.testing.assert_array_equal(multiscale_exponent(n, d, k, eta, prefactor=a), [-1 / k] * 3 + [-1 / d] * 3)
-    assert lowrank_crossover_width(d, k, 0.0, prefactor=a) == np.inf
-    np.testing.assert_allclose(multiscale_w2(n, d, k, 0.0, prefactor=a), a * n ** (-1 / k), rtol=1e-12)
+    np.testing.assert_array_equal(theory.multiscale_exponent(n, d, k, eta, prefactor=a), [-1 / k] * 3 + [-1 / d] * 3)
+    assert theory.lowrank_crossover_width(d, k, 0.0, prefactor=a) == np.inf
+    np.testing.assert_allclose(theory.multiscale_w2(n, d, k, 0.0, prefactor=a), a * n ** (-1 / k), rtol=1e-12)
 
 
 # ------------------------------------------------------------------ sandwich and thickness
@@ -130,7 +122,7 @@ def test_thickness_is_the_mean_small_cost(rng):
     B = sample_weights(n, d, rng=rng, law="lowrank", k=k, eta=eta)
     pi = rng.permutation(n)
     small = np.sum((A[:, k:] - B[pi, k:]) ** 2, 1).mean()
-    assert small == pytest.approx(lowrank_thickness(d, k, eta) ** 2, rel=0.05)
+    assert small == pytest.approx(theory.lowrank_thickness(d, k, eta) ** 2, rel=0.05)
 
 
 # ------------------------------------------------------------------ rates and crossover (statistical)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import log_softmax
-from threadpoolctl import threadpool_limits
 
 from otlmc.activations import ACTIVATIONS
 from otlmc.datasets import load_mnist, synthetic_classification
@@ -25,11 +24,7 @@ from otlmc.train import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """One BLAS thread: on a shared 2-core machine two threads can be 5x slower (bench_train)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")
@@ -207,12 +202,17 @@ def test_float32_and_float64_training_agree():
         assert np.linalg.norm(Wa - Wb) <= 1e-4 * np.linalg.norm(Wb)
 
 
+def _spawn_problem(seed: int, n: int, d: int, k: int, width: int, epochs: int, batch_size: int):
+    """A synthetic classification problem, an initial MLP ``d-width-width-k``, the SGD config and its step count."""
+    rng = np.random.default_rng(seed)
+    X, y = synthetic_classification(n, d, k, rng=rng)
+    net0 = init_mlp((d, width, width, k), rng=rng)
+    cfg = TrainConfig(lr=0.05, epochs=epochs, batch_size=batch_size)
+    return X, y, net0, cfg, cfg.total_steps(n)
+
+
 def test_spawn_k_equal_total_is_plain_training_and_k_zero_shares_only_init():
-    rng = np.random.default_rng(8)
-    X, y = synthetic_classification(200, 6, 3, rng=rng)
-    net0 = init_mlp((6, 16, 16, 3), rng=rng)
-    cfg = TrainConfig(lr=0.05, epochs=3, batch_size=40)
-    total = cfg.total_steps(200)
+    X, y, net0, cfg, total = _spawn_problem(8, 200, 6, 3, width=16, epochs=3, batch_size=40)
     assert total == 15
     full = train(net0, X, y, cfg, rng=np.random.default_rng(3))
     a, b = spawn(net0, X, y, cfg, k_steps=total, rng_common=np.random.default_rng(3),
@@ -227,11 +227,7 @@ def test_spawn_k_equal_total_is_plain_training_and_k_zero_shares_only_init():
 
 
 def test_spawned_children_are_closer_the_later_they_split():
-    rng = np.random.default_rng(12)
-    X, y = synthetic_classification(400, 10, 4, rng=rng)
-    net0 = init_mlp((10, 32, 32, 4), rng=rng)
-    cfg = TrainConfig(lr=0.05, epochs=4, batch_size=50)
-    total = cfg.total_steps(400)
+    X, y, net0, cfg, total = _spawn_problem(12, 400, 10, 4, width=32, epochs=4, batch_size=50)
 
     def gap(k):
         a, b = spawn(net0, X, y, cfg, k_steps=k, rng_common=np.random.default_rng(0),

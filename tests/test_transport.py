@@ -10,15 +10,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 
-from otlmc.transport import (
-    cost_matrix,
-    emd_exact,
-    empirical_wasserstein,
-    gaussian_w2,
-    match_rows,
-    sq_distances,
-    wasserstein_1d,
-)
+from otlmc import transport
 from otlmc.transport.assignment import linear_assignment
 
 
@@ -33,7 +25,7 @@ def brute_force_wp(X, Y, p):
 def test_birkhoff_assignment_equals_lp_and_brute_force(rng, n, p):
     X = rng.standard_normal((n, 3))
     Y = rng.standard_normal((n, 3))
-    w_assign = empirical_wasserstein(X, Y, p=p) ** p
+    w_assign = transport.empirical_wasserstein(X, Y, p=p) ** p
     u = np.full(n, 1.0 / n)
     w_lp = ot.emd2(u, u, cdist(X, Y) ** p, numItermax=10**6)
     w_brute = brute_force_wp(X, Y, p)
@@ -56,7 +48,7 @@ def test_assignment_matches_scipy_optimum(rng, n):
 def test_match_rows_minimises_squared_distances(rng):
     A = rng.standard_normal((60, 4))
     B = rng.standard_normal((60, 4))
-    perm = match_rows(A, B)
+    perm = transport.match_rows(A, B)
     r, c = linear_sum_assignment(cdist(A, B, "sqeuclidean"))
     np.testing.assert_allclose(((A - B[perm]) ** 2).sum(), cdist(A, B, "sqeuclidean")[r, c].sum(), rtol=1e-12)
 
@@ -66,15 +58,15 @@ def test_match_rows_recovers_planted_permutation(rng):
     planted = rng.permutation(200)
     B = np.empty_like(A)
     B[planted] = A  # A[i] == B[planted[i]]
-    np.testing.assert_array_equal(match_rows(A, B), planted)
+    np.testing.assert_array_equal(transport.match_rows(A, B), planted)
 
 
 @pytest.mark.parametrize("p", [1.0, 1.5, 2.0])
 def test_cost_matrix_against_cdist(rng, p):
     X = rng.standard_normal((40, 7)) * 3 + 1
     Y = rng.standard_normal((30, 7))
-    np.testing.assert_allclose(cost_matrix(X, Y, p), cdist(X, Y) ** p, rtol=1e-9, atol=1e-9)
-    assert (sq_distances(X, X) >= 0).all()
+    np.testing.assert_allclose(transport.cost_matrix(X, Y, p), cdist(X, Y) ** p, rtol=1e-9, atol=1e-9)
+    assert (transport.sq_distances(X, X) >= 0).all()
 
 
 def test_unequal_sizes_and_weights_match_pot(rng):
@@ -83,7 +75,7 @@ def test_unequal_sizes_and_weights_match_pot(rng):
     a = rng.random(23)
     b = rng.random(31)
     ref = ot.emd2(a / a.sum(), b / b.sum(), cdist(X, Y) ** 2, numItermax=10**7)
-    np.testing.assert_allclose(empirical_wasserstein(X, Y, 2, a=a, b=b) ** 2, ref, rtol=1e-10)
+    np.testing.assert_allclose(transport.empirical_wasserstein(X, Y, 2, a=a, b=b) ** 2, ref, rtol=1e-10)
 
 
 def test_emd_is_exact_with_scaled_iteration_cap(rng):
@@ -93,7 +85,7 @@ def test_emd_is_exact_with_scaled_iteration_cap(rng):
     C = cdist(X, Y, "sqeuclidean")
     u = np.full(n, 1.0 / n)
     exact = C[linear_sum_assignment(C)].sum() / n
-    np.testing.assert_allclose(emd_exact(u, u, C), exact, rtol=1e-9)
+    np.testing.assert_allclose(transport.emd_exact(u, u, C), exact, rtol=1e-9)
 
 
 def test_emd_raises_when_the_simplex_stops_early(rng):
@@ -102,7 +94,7 @@ def test_emd_raises_when_the_simplex_stops_early(rng):
     C = cdist(rng.standard_normal((n, 2)), rng.standard_normal((n, 2)), "sqeuclidean")
     u = np.full(n, 1.0 / n)
     with pytest.raises(RuntimeError, match="did not reach an optimal solution"):
-        emd_exact(u, u, C, max_iter=20)
+        transport.emd_exact(u, u, C, max_iter=20)
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0])
@@ -110,11 +102,11 @@ def test_wasserstein_1d_against_scipy_and_lp(rng, p):
     x = rng.standard_normal(40)
     y = rng.standard_normal(40) + 0.5
     if p == 1.0:
-        np.testing.assert_allclose(wasserstein_1d(x, y, 1), wasserstein_distance(x, y), rtol=1e-12)
-    np.testing.assert_allclose(wasserstein_1d(x, y, p), empirical_wasserstein(x[:, None], y[:, None], p),
+        np.testing.assert_allclose(transport.wasserstein_1d(x, y, 1), wasserstein_distance(x, y), rtol=1e-12)
+    np.testing.assert_allclose(transport.wasserstein_1d(x, y, p), transport.empirical_wasserstein(x[:, None], y[:, None], p),
                                rtol=1e-10)
     z = rng.standard_normal(25)
-    np.testing.assert_allclose(wasserstein_1d(x, z, 1), wasserstein_distance(x, z), rtol=1e-10)
+    np.testing.assert_allclose(transport.wasserstein_1d(x, z, 1), wasserstein_distance(x, z), rtol=1e-10)
 
 
 def test_gaussian_w2_closed_form_cases(rng):
@@ -123,15 +115,15 @@ def test_gaussian_w2_closed_form_cases(rng):
     A = rng.standard_normal((d, d))
     S = A @ A.T + np.eye(d)
     # same covariance: only the means differ
-    np.testing.assert_allclose(gaussian_w2(m1, S, m2, S), np.linalg.norm(m1 - m2), rtol=1e-9)
+    np.testing.assert_allclose(transport.gaussian_w2(m1, S, m2, S), np.linalg.norm(m1 - m2), rtol=1e-9)
     # commuting (diagonal) covariances: sum (sqrt(s1) - sqrt(s2))^2
     s1, s2 = rng.random(d) + 0.1, rng.random(d) + 0.1
     expect = np.sqrt(np.sum((np.sqrt(s1) - np.sqrt(s2)) ** 2))
-    np.testing.assert_allclose(gaussian_w2(np.zeros(d), np.diag(s1), np.zeros(d), np.diag(s2)), expect, rtol=1e-9)
+    np.testing.assert_allclose(transport.gaussian_w2(np.zeros(d), np.diag(s1), np.zeros(d), np.diag(s2)), expect, rtol=1e-9)
     # symmetric in its arguments
     B = rng.standard_normal((d, d))
     S2 = B @ B.T + 0.5 * np.eye(d)
-    np.testing.assert_allclose(gaussian_w2(m1, S, m2, S2), gaussian_w2(m2, S2, m1, S), rtol=1e-8)
+    np.testing.assert_allclose(transport.gaussian_w2(m1, S, m2, S2), transport.gaussian_w2(m2, S2, m1, S), rtol=1e-8)
 
 
 def test_gaussian_w2_against_large_samples():
@@ -143,22 +135,22 @@ def test_gaussian_w2_against_large_samples():
     rng = np.random.default_rng(12345)
     x = rng.standard_normal(20000)
     y = 1 + 2 * rng.standard_normal(20000)
-    assert abs(wasserstein_1d(x, y, 2) - np.sqrt(2)) < 0.05
-    np.testing.assert_allclose(gaussian_w2(np.zeros(1), np.eye(1), np.ones(1), 4 * np.eye(1)), np.sqrt(2))
+    assert abs(transport.wasserstein_1d(x, y, 2) - np.sqrt(2)) < 0.05
+    np.testing.assert_allclose(transport.gaussian_w2(np.zeros(1), np.eye(1), np.ones(1), 4 * np.eye(1)), np.sqrt(2))
 
 
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: empirical_wasserstein(np.ones((3, 2)), np.ones((3, 3))), "same dimension"),
-        (lambda: empirical_wasserstein(np.ones((3, 2)), np.ones((3, 2)), p=0.5), "p == 0.5"),
-        (lambda: empirical_wasserstein(np.array([[np.nan, 0.0]]), np.ones((1, 2))), "X contains 1 non-finite"),
-        (lambda: empirical_wasserstein(np.ones((3, 2)), np.full((3, 2), np.inf)), "Y contains 6 non-finite"),
-        (lambda: empirical_wasserstein(np.ones(3), np.ones(3)), "X must be 2-dimensional"),
-        (lambda: match_rows(np.ones((3, 2)), np.ones((4, 2))), "same number of rows"),
+        (lambda: transport.empirical_wasserstein(np.ones((3, 2)), np.ones((3, 3))), "same dimension"),
+        (lambda: transport.empirical_wasserstein(np.ones((3, 2)), np.ones((3, 2)), p=0.5), "p == 0.5"),
+        (lambda: transport.empirical_wasserstein(np.array([[np.nan, 0.0]]), np.ones((1, 2))), "X contains 1 non-finite"),
+        (lambda: transport.empirical_wasserstein(np.ones((3, 2)), np.full((3, 2), np.inf)), "Y contains 6 non-finite"),
+        (lambda: transport.empirical_wasserstein(np.ones(3), np.ones(3)), "X must be 2-dimensional"),
+        (lambda: transport.match_rows(np.ones((3, 2)), np.ones((4, 2))), "same number of rows"),
         (lambda: linear_assignment(np.ones((3, 4)) * 1j), "real numeric array"),
-        (lambda: gaussian_w2(np.zeros(2), -np.eye(2), np.zeros(2), np.eye(2)), "positive semi-definite"),
-        (lambda: empirical_wasserstein(np.ones((3, 2)), np.ones((4, 2)), a=np.ones(2)), "a has 2 entries"),
+        (lambda: transport.gaussian_w2(np.zeros(2), -np.eye(2), np.zeros(2), np.eye(2)), "positive semi-definite"),
+        (lambda: transport.empirical_wasserstein(np.ones((3, 2)), np.ones((4, 2)), a=np.ones(2)), "a has 2 entries"),
     ],
 )
 def test_bad_input_is_named(call, match):
@@ -172,7 +164,7 @@ def test_match_rows_one_varying_column_sorts_to_the_optimum(rng, n):
     path; its cost equals scipy's dense optimum and, for tiny n, the brute-force minimum."""
     A = np.c_[rng.normal(size=n), np.full(n, 0.3)]  # (n, 2): second column constant in A
     B = np.c_[rng.normal(size=n), np.full(n, -1.0)]  # (n, 2): and in B (a different constant)
-    p = match_rows(A, B)
+    p = transport.match_rows(A, B)
     assert sorted(p.tolist()) == list(range(n))
     C = cdist(A, B, "sqeuclidean")
     r, c = linear_sum_assignment(C)
@@ -184,7 +176,7 @@ def test_match_rows_one_varying_column_sorts_to_the_optimum(rng, n):
 
 def test_match_rows_all_columns_constant_is_the_identity():
     A, B = np.ones((4, 3)), np.zeros((4, 3))
-    np.testing.assert_array_equal(match_rows(A, B), np.arange(4))
+    np.testing.assert_array_equal(transport.match_rows(A, B), np.arange(4))
 
 
 def test_match_rows_column_varying_in_one_cloud_only_is_not_dropped(rng):
@@ -193,7 +185,7 @@ def test_match_rows_column_varying_in_one_cloud_only_is_not_dropped(rng):
     B = np.c_[rng.normal(size=50), rng.normal(size=50)]
     C = cdist(A, B, "sqeuclidean")
     r, c = linear_sum_assignment(C)
-    assert C[np.arange(50), match_rows(A, B)].sum() == pytest.approx(C[r, c].sum(), rel=1e-12)
+    assert C[np.arange(50), transport.match_rows(A, B)].sum() == pytest.approx(C[r, c].sum(), rel=1e-12)
 
 
 # --------------------------------------------------------------------------- translated clouds
@@ -209,7 +201,7 @@ def test_sq_distances_are_exact_differences_wherever_the_clouds_sit(seed, d, shi
     X = rng.standard_normal((70, d)) + shift
     Y = np.r_[X[:10], rng.standard_normal((50, d)) + shift]  # 10 points shared with X
     ref = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)  # (70, 60) exact differences
-    D = sq_distances(X, Y)
+    D = transport.sq_distances(X, Y)
     rel = 2 * (d + 2) * np.finfo(float).eps / 2 / 0.125
     assert (np.abs(D - ref) <= rel * ref).all()
     assert (np.diag(D[:10, :10]) == 0).all()
@@ -220,17 +212,17 @@ def test_sq_distances_are_exact_differences_wherever_the_clouds_sit(seed, d, shi
 def test_wasserstein_is_translation_invariant_and_zero_on_itself(p, d):
     rng = np.random.default_rng([d, 7])
     X, Y = rng.standard_normal((280, d)), rng.standard_normal((280, d))  # sparse path (n >= 256)
-    w = empirical_wasserstein(X, Y, p)
+    w = transport.empirical_wasserstein(X, Y, p)
     for s in SHIFTS:
         Xs, Ys = X + s, Y + s
-        assert empirical_wasserstein(Xs, Xs, p) == 0.0
+        assert transport.empirical_wasserstein(Xs, Xs, p) == 0.0
         # oracle: scipy on the exact-difference costs of the same shifted floats
         C = cdist(Xs, Ys) ** p
         r, c = linear_sum_assignment(C)
         ref = (C[r, c].sum() / 280) ** (1 / p)
-        assert empirical_wasserstein(Xs, Ys, p) == pytest.approx(ref, rel=1e-12)
+        assert transport.empirical_wasserstein(Xs, Ys, p) == pytest.approx(ref, rel=1e-12)
         # and the shift only costs the rounding of the shifted coordinates (ulp(s) ~ 2.2e-16 s)
-        assert empirical_wasserstein(Xs, Ys, p) == pytest.approx(w, rel=1e-12, abs=64 * np.spacing(s) * np.sqrt(d))
+        assert transport.empirical_wasserstein(Xs, Ys, p) == pytest.approx(w, rel=1e-12, abs=64 * np.spacing(s) * np.sqrt(d))
 
 
 def test_match_rows_far_apart_clouds_is_optimal():
@@ -240,14 +232,14 @@ def test_match_rows_far_apart_clouds_is_optimal():
     D = cdist(X, Y, "sqeuclidean")
     r, c = linear_sum_assignment(D)
     for s in (1e4, 1e5):
-        p = match_rows(X, Y + [s, 0.0])
+        p = transport.match_rows(X, Y + [s, 0.0])
         assert D[np.arange(300), p].sum() == pytest.approx(D[r, c].sum(), rel=1e-9)
     # at 1e7 the entries are ~1e14 with ulp 0.016: the O(1) part that decides the coupling is no
     # longer held by any float64 distance matrix, so the promise is scipy's optimum on that matrix
     Ys = Y + [1e7, 0.0]
     Ds = cdist(X, Ys, "sqeuclidean")
     r, c = linear_sum_assignment(Ds)
-    p = match_rows(X, Ys)
+    p = transport.match_rows(X, Ys)
     assert Ds[np.arange(300), p].sum() == pytest.approx(Ds[r, c].sum(), rel=1e-15)
 
 
@@ -259,9 +251,9 @@ def test_sq_distances_array_operation_path_matches_the_kernels(monkeypatch, seed
     for d in (2, 9):
         X = rng.standard_normal((40, d)) + 1e6
         Y = np.r_[X[:5], rng.standard_normal((30, d)) + 1e6]
-        fast = sq_distances(X, Y)
+        fast = transport.sq_distances(X, Y)
         monkeypatch.setattr(tr, "_nb", None)
-        slow = sq_distances(X, Y)
+        slow = transport.sq_distances(X, Y)
         monkeypatch.undo()
         ref = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
         assert (np.diag(slow[:5, :5]) == 0).all()

@@ -28,19 +28,7 @@ import numpy as np
 
 from ..backend import xp_of
 from ..rng import check_rng
-from .model import (
-    NORMS,
-    AvgPool,
-    BatchNorm,
-    Conv,
-    ConvNet,
-    Dense,
-    Flatten,
-    GlobalAvgPool,
-    MaxPool,
-    ReLU,
-    Residual,
-)
+from . import model as M
 
 _FIXED = "<fixed>"
 
@@ -120,7 +108,7 @@ def derive_spec(arch) -> PermutationSpec:
     def walk(layers, prefix, g, rep):
         for j, layer in enumerate(layers):
             name = f"{prefix}{j}"
-            if isinstance(layer, Residual):
+            if isinstance(layer, M.Residual):
                 gb, rb = walk(layer.body, f"{name}.body.", g, rep)
                 gs, rs = walk(layer.shortcut, f"{name}.shortcut.", g, rep)
                 if rb != rs:
@@ -130,25 +118,25 @@ def derive_spec(arch) -> PermutationSpec:
                 g, rep = gb, rb
                 continue
             info = shapes[name]
-            if isinstance(layer, (Conv, Dense)):
+            if isinstance(layer, (M.Conv, M.Dense)):
                 new = name
                 uf.add(new, layer.out)
-                raw_axes[f"{name}.W"] = ((new, 1), (g, rep)) + ((None, 1),) * (2 if isinstance(layer, Conv) else 0)
+                raw_axes[f"{name}.W"] = ((new, 1), (g, rep)) + ((None, 1),) * (2 if isinstance(layer, M.Conv) else 0)
                 if layer.bias:
                     raw_axes[f"{name}.b"] = ((new, 1),)
                 lin_in[name], lin_out[name] = (g, rep), (new, 1)
                 g, rep = new, 1
-            elif isinstance(layer, NORMS):
+            elif isinstance(layer, M.NORMS):
                 if rep != 1:
                     raise ValueError(f"layer {name}: normalisation of flattened features is not supported.")
-                for p in ("gamma", "beta") + (("mean", "var") if isinstance(layer, BatchNorm) else ()):
+                for p in ("gamma", "beta") + (("mean", "var") if isinstance(layer, M.BatchNorm) else ()):
                     raw_axes[f"{name}.{p}"] = ((g, 1),)
-            elif isinstance(layer, ReLU):
+            elif isinstance(layer, M.ReLU):
                 taps[name] = (g, rep)
-            elif isinstance(layer, Flatten):
+            elif isinstance(layer, M.Flatten):
                 H, W, _ = info.in_shape
                 rep = rep * H * W
-            elif isinstance(layer, (MaxPool, AvgPool, GlobalAvgPool)):
+            elif isinstance(layer, (M.MaxPool, M.AvgPool, M.GlobalAvgPool)):
                 pass
             else:  # pragma: no cover
                 raise AssertionError(type(layer))
@@ -236,9 +224,9 @@ def permute_array(a, axes, perms: Mapping, *, skip_axis: int | None = None):
     return a
 
 
-def permute(net: ConvNet, spec: PermutationSpec, perms: Mapping) -> ConvNet:
+def permute(net: M.ConvNet, spec: PermutationSpec, perms: Mapping) -> M.ConvNet:
     """B with its channels relabelled by ``perms``: the same function (to rounding) as ``net``."""
     perms = check_perms(spec, perms)
     params = {k: permute_array(v, spec.axes.get(k, ()), perms) for k, v in net.params.items()}
     buffers = {k: permute_array(v, spec.axes.get(k, ()), perms) for k, v in net.buffers.items()}
-    return ConvNet(net.arch, params, buffers)
+    return M.ConvNet(net.arch, params, buffers)

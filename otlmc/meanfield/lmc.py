@@ -67,14 +67,8 @@ def interpolation(net: MeanFieldNet, theta_a, theta_b, X, y, ts) -> Interpolatio
                                barrier_values(ts, loss), int(F.shape[1]))
 
 
-def path_bound(net: MeanFieldNet, theta_a, theta_b, X) -> np.ndarray:
-    """Deterministic bound of docs/theory.md §6.4 per input, maximised over ``t`` (``t(1-t) <= 1/4``):
-
-    .. math:: \\sup_t |f_{\\theta(t)}(x) - (1-t) f_A(x) - t f_B(x)| \\le
-              \\frac{L_\\sigma}{4N} \\sum_i (|a_i| + |b_i|)\\, |z^A_i(x) - z^B_i(x)| ,
-
-    ``z_i(x) = <w_i, x> + c_i``, ``L_sigma`` the Lipschitz constant of the activation. Returns (n,).
-    """
+def _pre_activation_gap(net: MeanFieldNet, theta_a, theta_b, X):
+    """Checked output weights ``a``, ``b`` (N,), ``dZ = z^A(x) - z^B(x)`` (n, N) and the array module."""
     theta_a, xp = _check_theta(net, theta_a, "theta_a")
     theta_b, _ = _check_theta(net, theta_b, "theta_b")
     X = _check_X(net, X, xp)
@@ -83,8 +77,20 @@ def path_bound(net: MeanFieldNet, theta_a, theta_b, X) -> np.ndarray:
     dZ = X @ (Wa - Wb).T  # (n, N)
     if ca is not None:
         dZ = dZ + (ca - cb)[None, :]
+    return a, b, dZ, xp
+
+
+def path_bound(net: MeanFieldNet, theta_a, theta_b, X) -> np.ndarray:
+    """Deterministic bound of docs/theory.md §6.4 per input, maximised over ``t`` (``t(1-t) <= 1/4``):
+
+    .. math:: \\sup_t |f_{\\theta(t)}(x) - (1-t) f_A(x) - t f_B(x)| \\le
+              \\frac{L_\\sigma}{4N} \\sum_i (|a_i| + |b_i|)\\, |z^A_i(x) - z^B_i(x)| ,
+
+    ``z_i(x) = <w_i, x> + c_i``, ``L_sigma`` the Lipschitz constant of the activation. Returns (n,).
+    """
+    a, b, dZ, xp = _pre_activation_gap(net, theta_a, theta_b, X)
     return to_numpy(get_activation(net.activation).lipschitz / 4.0 * (xp.abs(dZ) @ (xp.abs(a) + xp.abs(b)))
-                    / theta_a.shape[0])
+                    / a.shape[0])
 
 
 def path_bound_second_order(net: MeanFieldNet, theta_a, theta_b, X) -> np.ndarray:
@@ -106,17 +112,10 @@ def path_bound_second_order(net: MeanFieldNet, theta_a, theta_b, X) -> np.ndarra
         smooth = [name for name, a in ACTIVATIONS.items() if a.curvature is not None]
         raise ValueError(f"activation={net.activation!r} is not twice differentiable; the second-order "
                          f"bound needs one of {', '.join(smooth)}.")
-    theta_a, xp = _check_theta(net, theta_a, "theta_a")
-    theta_b, _ = _check_theta(net, theta_b, "theta_b")
-    X = _check_X(net, X, xp)
-    a, Wa, ca = _split(net, theta_a)
-    b, Wb, cb = _split(net, theta_b)
-    dZ = X @ (Wa - Wb).T  # (n, N)
-    if ca is not None:
-        dZ = dZ + (ca - cb)[None, :]
+    a, b, dZ, xp = _pre_activation_gap(net, theta_a, theta_b, X)
     first = act.lipschitz * (xp.abs(dZ) @ xp.abs(a - b))  # (n,)
     second = 0.5 * curv * ((dZ * dZ) @ xp.maximum(xp.abs(a), xp.abs(b)))  # (n,)
-    return to_numpy((first + second) / (4.0 * theta_a.shape[0]))
+    return to_numpy((first + second) / (4.0 * a.shape[0]))
 
 
 def cloud_distances(theta_a, theta_b, perm=None) -> dict:

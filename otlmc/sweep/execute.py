@@ -263,30 +263,17 @@ def run_sweep(
     return res
 
 
-def run_cells(
-    fn: CellFn,
-    cells: Sequence[Mapping],
-    *,
-    sim: str,
-    root_seed: int,
-    context: Mapping | None = None,
-    n_jobs: int = 1,
-    store: str | os.PathLike | None = None,
-    fresh: bool = False,
-    streams: Sequence[str] = DEFAULT_STREAMS,
-    progress: bool = False,
-    **kwargs,
-) -> list[dict]:
+def run_cells(fn: CellFn, cells: Sequence[Mapping], *, sim: str, root_seed: int, **kwargs) -> list[dict]:
     """Run ``fn(params, streams)`` on every cell; rows come back in the order of ``cells``.
 
-    Same as :func:`run_sweep` (whose keyword arguments it accepts: ``backend``,
+    Same as :func:`run_sweep`, with the same keyword arguments and defaults (``context``,
+    ``n_jobs``, ``store``, ``fresh``, ``streams``, ``progress``, ``backend``,
     ``threads_per_worker``, ...), but returns only the rows, raises the first cell error
     (``on_error="raise"`` by default) and re-raises ``KeyboardInterrupt`` after keeping what
     finished.
     """
     kwargs.setdefault("on_error", "raise")
-    res = run_sweep(fn, cells, sim=sim, root_seed=root_seed, context=context, n_jobs=n_jobs,
-                    store=store, fresh=fresh, streams=streams, progress=progress, **kwargs)
+    res = run_sweep(fn, cells, sim=sim, root_seed=root_seed, **kwargs)
     if res.interrupted:
         raise KeyboardInterrupt
     return res.rows

@@ -475,56 +475,52 @@ if _nb is not None:
         return idx
 
     @_jit
-    def _assemble(C, top, topc):
-        """CSR graph: the top-k columns of each row, the top-k rows of each column, the diagonal.
+    def _csr_union(top, topc):
+        """CSR pattern ``indptr (n+1,), indices (E,)``: the columns ``top[i]`` of each row, the rows
+        ``topc[j]`` of each column (``-1``: none) and the diagonal, each pair once, in that order.
 
-        The diagonal edge ``(i, i)`` guarantees a perfect matching exists in the graph; it is
-        used only when nothing cheaper is available, and the dense certificate then fails.
+        The diagonal edge ``(i, i)`` guarantees a perfect matching exists in the graph.
         """
-        n, k = top.shape
+        n = top.shape[0]
+        kc = topc.shape[1]
         # rows named by the column lists: count per row, then CSR of (row -> extra columns)
         cnt = np.zeros(n + 1, dtype=np.int64)
         for j in range(n):
-            for t in range(k):
-                if topc[j, t] >= 0:  # -1: fewer than k usable rows in column j
+            for t in range(kc):
+                if topc[j, t] >= 0:  # -1: fewer than kc usable rows in column j
                     cnt[topc[j, t] + 1] += 1
         for i in range(n):
             cnt[i + 1] += cnt[i]
         fill = cnt[:-1].copy()
-        extra_cols = np.empty(n * k, dtype=np.int64)
+        extra_cols = np.empty(n * kc, dtype=np.int64)
         for j in range(n):
-            for t in range(k):
+            for t in range(kc):
                 i = topc[j, t]
                 if i < 0:
                     continue
                 extra_cols[fill[i]] = j
                 fill[i] += 1
-        mark = np.full(n, -1, dtype=np.int64)
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        indices = np.empty(2 * n * k + 2 * n, dtype=np.int64)
-        costs = np.empty(2 * n * k + 2 * n)
-        pos = 0
-        for i in range(n):
-            start = pos
-            for t in range(k):
-                j = top[i, t]
-                mark[j] = i
-                indices[pos] = j
-                pos += 1
-            for q in range(cnt[i], cnt[i + 1]):
-                j = extra_cols[q]
-                if mark[j] != i:
-                    mark[j] = i
-                    indices[pos] = j
-                    pos += 1
-            if mark[i] != i:
-                mark[i] = i
-                indices[pos] = i
-                pos += 1
-            for q in range(start, pos):
+        indptr, indices = _csr_add(np.zeros(n + 1, dtype=np.int64), np.empty(0, dtype=np.int64), top)
+        indptr, indices = _csr_join(indptr, indices, cnt, extra_cols)
+        return _csr_join(indptr, indices, np.arange(n + 1), np.arange(n))  # the diagonal
+
+    @_jit
+    def _with_costs(C, indptr, indices):
+        """The CSR pattern ``indptr, indices`` and the costs ``C[i, indices[q]]`` (E,) of its edges."""
+        costs = np.empty(indices.size)
+        for i in range(indptr.size - 1):
+            for q in range(indptr[i], indptr[i + 1]):
                 costs[q] = C[i, indices[q]]
-            indptr[i + 1] = pos
-        return indptr, indices[:pos].copy(), costs[:pos].copy()
+        return indptr, indices, costs
+
+    @_jit
+    def _assemble(C, top, topc):
+        """CSR graph of :func:`_csr_union` with its costs from ``C``: ``indptr, indices, costs``.
+
+        The diagonal edge is used only when nothing cheaper is available, and the dense
+        certificate then fails.
+        """
+        return _with_costs(C, *_csr_union(top, topc))
 
     @_jit
     def _heap_push(hk, hv, size, key, val):
@@ -842,32 +838,40 @@ if _nb is not None:
         return umin, idx
 
     @_jit
-    def _merge(C, indptr, indices, top):
-        """CSR graph ``indptr, indices`` plus the edges ``(i, top[i, t])`` with ``top[i, t] >= 0``."""
-        n, k = top.shape
+    def _csr_join(indptr, indices, aptr, aidx):
+        """Union of two CSR patterns over the same ``n`` rows and columns: each row keeps its edges
+        ``indices``, in their order, then gains those of ``aidx`` (``-1``: none) it lacks, in their
+        order. Returns ``new_ptr (n+1,), new_idx (E',)``."""
+        n = indptr.size - 1
         mark = np.full(n, -1, dtype=np.int64)
-        nnz = indices.size + int((top >= 0).sum())
         new_ptr = np.zeros(n + 1, dtype=np.int64)
-        new_idx = np.empty(nnz, dtype=np.int64)
-        new_cost = np.empty(nnz)
+        new_idx = np.empty(indices.size + aidx.size, dtype=np.int64)
         pos = 0
         for i in range(n):
             for q in range(indptr[i], indptr[i + 1]):
                 j = indices[q]
                 mark[j] = i
                 new_idx[pos] = j
-                new_cost[pos] = C[i, j]
                 pos += 1
-            for t in range(k):
-                j = top[i, t]
+            for q in range(aptr[i], aptr[i + 1]):
+                j = aidx[q]
                 if j >= 0 and mark[j] != i:
                     mark[j] = i
                     new_idx[pos] = j
-                    new_cost[pos] = C[i, j]
                     pos += 1
             new_ptr[i + 1] = pos
-        return new_ptr, new_idx[:pos].copy(), new_cost[:pos].copy()
+        return new_ptr, new_idx[:pos].copy()
 
+    @_jit
+    def _csr_add(indptr, indices, top):
+        """:func:`_csr_join` with the edges ``(i, top[i, t])``, ``top`` (n, k) dense."""
+        n, k = top.shape
+        return _csr_join(indptr, indices, np.arange(n + 1) * k, np.ascontiguousarray(top).reshape(-1))
+
+    @_jit
+    def _merge(C, indptr, indices, top):
+        """CSR graph ``indptr, indices`` plus the edges ``(i, top[i, t])`` with ``top[i, t] >= 0``."""
+        return _with_costs(C, *_csr_add(indptr, indices, top))
 
     @_jit
     def _chain_potentials(C, ro, co):

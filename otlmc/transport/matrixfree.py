@@ -56,7 +56,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .._validation import check_array, check_int, check_real
-from .assignment import ARR_FACTOR, _sparse_ssp
+from .assignment import ARR_FACTOR, _csr_add, _csr_union, _sift_down, _sparse_ssp
 from ..backend import to_numpy
 
 __all__ = ["match_clouds", "wasserstein_clouds", "K_DEFAULT", "BLOCK_DEFAULT"]
@@ -90,23 +90,6 @@ def _p_kind(p: float) -> int:
 _jit = _nb.njit(cache=True, nogil=True)
 
 
-@_nb.njit(cache=True, nogil=True, inline="always")
-def _sift_down(hv, hi, p, k):
-    """Restore the max-heap ``hv[:k]`` (payload ``hi``) below position ``p``."""
-    while True:
-        c = 2 * p + 1
-        if c >= k:
-            break
-        if c + 1 < k and hv[c + 1] > hv[c]:
-            c += 1
-        if hv[c] > hv[p]:
-            hv[c], hv[p] = hv[p], hv[c]
-            hi[c], hi[p] = hi[p], hi[c]
-            p = c
-        else:
-            break
-
-
 @_jit
 def _pair_cost(X, Y, i, j, pkind, pexp):
     """``|x_i - y_j|^p``, the same floating-point expression as the blocked pass."""
@@ -125,45 +108,9 @@ def _pair_cost(X, Y, i, j, pkind, pexp):
 def _build_graph(X, Y, top_r, top_c, pkind, pexp):
     """CSR graph: the columns ``top_r[i]`` of each row, the rows ``top_c[j]`` of each column and
     the diagonal; costs from the points. Returns ``indptr (n+1,), indices (E,), costs (E,)``."""
-    n, kr = top_r.shape
-    kc = top_c.shape[1]
-    cnt = np.zeros(n + 1, dtype=np.int64)
-    for j in range(n):
-        for t in range(kc):
-            cnt[top_c[j, t] + 1] += 1
-    for i in range(n):
-        cnt[i + 1] += cnt[i]
-    fill = cnt[:-1].copy()
-    extra = np.empty(n * kc, dtype=np.int64)
-    for j in range(n):
-        for t in range(kc):
-            i = top_c[j, t]
-            extra[fill[i]] = j
-            fill[i] += 1
-    mark = np.full(n, -1, dtype=np.int64)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    indices = np.empty(n * (kr + kc + 1), dtype=np.int64)
-    pos = 0
-    for i in range(n):
-        for t in range(kr):
-            j = top_r[i, t]
-            if mark[j] != i:
-                mark[j] = i
-                indices[pos] = j
-                pos += 1
-        for q in range(cnt[i], cnt[i + 1]):
-            j = extra[q]
-            if mark[j] != i:
-                mark[j] = i
-                indices[pos] = j
-                pos += 1
-        if mark[i] != i:
-            mark[i] = i
-            indices[pos] = i
-            pos += 1
-        indptr[i + 1] = pos
-    indices = indices[:pos].copy()
-    costs = np.empty(pos)
+    indptr, indices = _csr_union(top_r, top_c)
+    costs = np.empty(indices.size)
+    n = top_r.shape[0]
     for i in range(n):
         for q in range(indptr[i], indptr[i + 1]):
             costs[q] = _pair_cost(X, Y, i, indices[q], pkind, pexp)
@@ -173,30 +120,14 @@ def _build_graph(X, Y, top_r, top_c, pkind, pexp):
 @_jit
 def _add_edges(X, Y, indptr, indices, costs, top, pkind, pexp):
     """The graph plus the pairs ``(i, top[i, t])`` with ``top[i, t] >= 0``; also the number added."""
-    n, k = top.shape
-    mark = np.full(n, -1, dtype=np.int64)
-    new_ptr = np.zeros(n + 1, dtype=np.int64)
-    new_idx = np.empty(indices.size + n * k, dtype=np.int64)
-    new_cost = np.empty(indices.size + n * k)
-    pos = 0
-    added = 0
-    for i in range(n):
-        for q in range(indptr[i], indptr[i + 1]):
-            j = indices[q]
-            mark[j] = i
-            new_idx[pos] = j
-            new_cost[pos] = costs[q]
-            pos += 1
-        for t in range(k):
-            j = top[i, t]
-            if j >= 0 and mark[j] != i:
-                mark[j] = i
-                new_idx[pos] = j
-                new_cost[pos] = _pair_cost(X, Y, i, j, pkind, pexp)
-                pos += 1
-                added += 1
-        new_ptr[i + 1] = pos
-    return new_ptr, new_idx[:pos].copy(), new_cost[:pos].copy(), added
+    new_ptr, new_idx = _csr_add(indptr, indices, top)
+    new_cost = np.empty(new_idx.size)
+    for i in range(top.shape[0]):
+        kept = new_ptr[i] + indptr[i + 1] - indptr[i]  # the old edges come first, in their order
+        new_cost[new_ptr[i]:kept] = costs[indptr[i]:indptr[i + 1]]
+        for q in range(kept, new_ptr[i + 1]):
+            new_cost[q] = _pair_cost(X, Y, i, new_idx[q], pkind, pexp)
+    return new_ptr, new_idx, new_cost, new_idx.size - indices.size
 
 
 @_jit
