@@ -10,16 +10,17 @@ otlmc's cell by cell there, so the two pipelines are checked to compute the same
 """
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from otlmc.declare import context_of, grid_of
 from otlmc.networks import forward, interpolate, permute
 from otlmc.rng import cell_streams
 from otlmc.sampling import sample_inputs, sample_mlp
 from otlmc.sweep import cell_identity, make_cells
+from sims.width_scaling import SIM
 
 
 def _neuron_vectors(W, b):
@@ -56,23 +57,18 @@ def peer_path(net_a, net_b, X, ts):
 
 
 def sweep_context(cfg) -> tuple[dict, dict]:
-    """``(grid, context)`` exactly as ``sims._common.run_sim`` builds them for width_scaling."""
-    grid = {"width": list(cfg.widths)}
-    context = {k: v for k, v in dataclasses.asdict(cfg).items()
-               if k not in grid and k != "replicates" and k not in getattr(cfg, "grid_fields", ())}
-    return grid, context
+    """``(grid, context)`` exactly as the runner builds them for width_scaling."""
+    return grid_of(cfg), context_of(cfg)
 
 
 def run(cfg, root_seed: int = 0) -> list[dict]:
     """Serial sweep over ``cfg.widths`` x ``cfg.replicates``; one dict per cell."""
-    from sims.width_scaling import NAME, architecture
-
     grid, context = sweep_context(cfg)
     rows = []
     for params in make_cells(grid, cfg.replicates):
-        s = cell_streams(cell_identity(NAME, params, context), root_seed,
+        s = cell_streams(cell_identity(SIM.name, params, context), root_seed,
                          ("data", "net_a", "net_b", "eval"))
-        arch = architecture(cfg, params["width"])
+        arch = (cfg.d, *([params["width"]] * cfg.depth), cfg.n_out)
         law = dict(law=cfg.dist, activation=cfg.activation)
         if cfg.dist == "lowrank":
             law.update(k=cfg.k, eta=cfg.eta)

@@ -294,6 +294,7 @@ def bench_sweep(quick: bool, log=print) -> dict:
 
     import sims.width_scaling as ws
     from benchmarks import peer_width_scaling
+    from otlmc.runner import bind_cell, run
     from otlmc.sweep import make_cells, run_cells
 
     cfg = replace(ws.Config(), **SWEEP_QUICK) if quick else ws.Config()
@@ -303,7 +304,7 @@ def bench_sweep(quick: bool, log=print) -> dict:
     rows = {}
     for n_jobs in (1, 2):
         t0 = time.perf_counter()
-        rows[n_jobs] = run_cells(lambda p, s: ws.cell(cfg, p, s), cells, sim=ws.NAME, root_seed=0,
+        rows[n_jobs] = run_cells(bind_cell(ws.cell, cfg), cells, sim=ws.SIM.name, root_seed=0,
                                  context=context, n_jobs=n_jobs)
         out[f"otlmc_n_jobs{n_jobs}_s"] = time.perf_counter() - t0
         log(f"  width_scaling cells (otlmc, n_jobs={n_jobs}): {out[f'otlmc_n_jobs{n_jobs}_s']:.1f} s")
@@ -314,7 +315,7 @@ def bench_sweep(quick: bool, log=print) -> dict:
                      "--n-eval", str(cfg.n_eval)]
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            ws.main(argv)
+            run(ws.SIM, argv)
         out["otlmc_command_s"] = time.perf_counter() - t0
     log(f"  python -m sims.width_scaling (this config, 1 job, with CSV/JSON/PNG/PDF): "
         f"{out['otlmc_command_s']:.1f} s")
