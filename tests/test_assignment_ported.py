@@ -68,7 +68,7 @@ def test_scipy_list_bool_and_matrix_like_inputs():
     "C, exc, match",
     [
         ([1, 2, 3], ValueError, "2-dimensional"),
-        (np.identity(3).astype(str), TypeError, "real numeric array"),
+        (np.identity(3).astype(str), TypeError, "real array"),
         (np.diag([np.nan, 1, 1]), ValueError, "NaN"),
         (np.diag([1, -np.inf, 1]), ValueError, "-inf"),
     ],

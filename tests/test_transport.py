@@ -148,7 +148,7 @@ def test_gaussian_w2_against_large_samples():
         (lambda: transport.empirical_wasserstein(np.ones((3, 2)), np.full((3, 2), np.inf)), "Y contains 6 non-finite"),
         (lambda: transport.empirical_wasserstein(np.ones(3), np.ones(3)), "X must be 2-dimensional"),
         (lambda: transport.match_rows(np.ones((3, 2)), np.ones((4, 2))), "same number of rows"),
-        (lambda: linear_assignment(np.ones((3, 4)) * 1j), "real numeric array"),
+        (lambda: linear_assignment(np.ones((3, 4)) * 1j), "real array"),
         (lambda: transport.gaussian_w2(np.zeros(2), -np.eye(2), np.zeros(2), np.eye(2)), "positive semi-definite"),
         (lambda: transport.empirical_wasserstein(np.ones((3, 2)), np.ones((4, 2)), a=np.ones(2)), "a has 2 entries"),
     ],

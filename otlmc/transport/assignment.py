@@ -214,7 +214,7 @@ def _as_cost(C, maximize: bool):
     A = np.asarray(to_numpy(C)) if not isinstance(C, np.ndarray) else C
     if A.dtype.kind not in "biuf":
         raise TypeError(
-            f"C must be a real numeric array (bool, integer or float), got dtype {A.dtype}; "
+            f"C must be a real array (bool, integer or float), got dtype {A.dtype}; "
             "complex, object and string costs are not accepted.")
     if A.ndim != 2:
         raise ValueError(f"C must be 2-dimensional, got shape {tuple(A.shape)}.")
