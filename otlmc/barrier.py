@@ -17,7 +17,7 @@ import numpy as np
 
 from ._validation import check_array, check_choice, check_int, check_t_grid
 from .backend import to_numpy, xp_of
-from .networks import MLP, check_same_architecture, forward_path
+from .networks import MLP, _check_inputs, check_same_architecture, forward_path
 
 LOSSES = ("deviation", "mse", "ce")
 
@@ -63,6 +63,7 @@ def _t_chunks(net: MLP, n_inputs: int, n_t: int) -> int:
 
 def _path_outputs(net_a: MLP, net_b: MLP, X, ts):
     """``forward_path`` in t-blocks of bounded memory; outputs ``(T, N, m_out)``."""
+    X = _check_inputs(net_a, X)  # (N, m_0)
     return forward_path(net_a, net_b, X, ts, t_chunk=_t_chunks(net_a, len(X), len(ts)))
 
 
@@ -115,6 +116,8 @@ def evaluate_path(
     check_choice("loss", loss, LOSSES)
     ts = t_grid() if ts is None else check_t_grid(ts)
     out = _path_outputs(net_a, net_b, X, ts)  # (T, N, m_out)
+    if out.shape[1] == 0:
+        raise ValueError("X has no rows; the path is measured on at least one input.")
     xp = xp_of(out)
     tt = xp.asarray(ts).reshape(-1, 1, 1)  # (T, 1, 1)
     interp = (1 - tt) * out[0][None] + tt * out[-1][None]  # (T, N, m_out)
@@ -200,6 +203,8 @@ def layer_gaps(net_a: MLP, net_b: MLP, X, *, ts=None) -> dict:
     check_same_architecture(net_a, net_b)
     ts = t_grid() if ts is None else check_t_grid(ts)
     _, hidden = forward_path(net_a, net_b, X, ts, return_features=True)
+    if hidden and hidden[0].shape[1] == 0:
+        raise ValueError("X has no rows; the gaps are measured on at least one input.")
     endpoint, path = [], []
     for H in hidden:  # (T, N, m_l)
         xp = xp_of(H)

@@ -159,3 +159,13 @@ def test_fit_rate_refuses_non_finite_intermediates_and_non_bool_weighted():
     for bad in ("no", None, 1):
         with pytest.raises(TypeError, match="weighted must be True or False"):
             otlmc.fit_rate(n, [1.0, 2.0, 1.0, 2.0], n_boot=0, weighted=bad)
+
+
+@pytest.mark.parametrize("bad, match", [(np.zeros((0, 3)), "X has no rows"), (1.5, "X must be 2-dimensional")])
+def test_evaluate_path_checks_X_first(bad, match):
+    # found by the fuzz suite: an empty X ended in numpy's "zero-size array to reduction", a scalar
+    # X in "object of type 'float' has no len()"
+    with pytest.raises(ValueError, match=match):
+        otlmc.evaluate_path(NET_A, NET_B, bad)
+    with pytest.raises(ValueError, match=match):
+        otlmc.layer_gaps(NET_A, NET_B, bad)
