@@ -25,12 +25,13 @@ except ImportError:  # pragma: no cover - exercised only in a numba-less environ
     _nb = None
 
 
-def _pair(X, Y):
+def _pair(X, Y, names: tuple[str, str] = ("X", "Y")):
     xp = xp_of(X, Y)
-    X = check_array("X", X, ndim=2, xp=xp)
-    Y = check_array("Y", Y, ndim=2, xp=xp)
+    X = check_array(names[0], X, ndim=2, xp=xp)
+    Y = check_array(names[1], Y, ndim=2, xp=xp)
     if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X and Y must have the same dimension, got {X.shape[1]} and {Y.shape[1]}.")
+        raise ValueError(f"{names[0]} and {names[1]} must have the same dimension, got {X.shape[1]} and "
+                         f"{Y.shape[1]}.")
     return X, Y, xp
 
 
@@ -103,7 +104,7 @@ def cost_matrix(X, Y, p: float = 2.0):
 
 def match_rows(A, B) -> np.ndarray:
     """Permutation ``perm`` minimising ``sum_i |A[i] - B[perm[i]]|^2`` (A[i] matched with B[perm[i]])."""
-    A, B, _ = _pair(A, B)
+    A, B, _ = _pair(A, B, ("A", "B"))
     if A.shape[0] != B.shape[0]:
         raise ValueError(f"A and B must have the same number of rows, got {A.shape[0]} and {B.shape[0]}.")
     n = A.shape[0]
