@@ -10,7 +10,6 @@ layer. Every function is deterministic given its ``rng`` arguments.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -37,7 +36,7 @@ METHODS = {"identity": ("identity", {}), "wm_naive": ("wm_naive", {}), "wm_ours"
            "wm_ours_kron": ("wm_ours", {"estimate": "kron"}), "wm_ours_channel": ("wm_ours", {"estimate": "channel"}),
            "am": ("am", {}), "rebasin": ("rebasin", {})}
 SIGMA_ESTIMATES = ("exact", "kron", "channel", "nearest_kron")
-SIGMA_QUANTITIES = ("seconds", "bytes", "rel_fro", "perm_agreement", "cost_excess")
+SIGMA_QUANTITIES = ("flops", "bytes", "rel_fro", "perm_agreement", "cost_excess")
 #: relative logit deviation a permuted network may show (float64 rounding of reordered sums is ~1e-13)
 PERM_TOL = 1e-9
 
@@ -135,8 +134,8 @@ def matching_row(net_a: ConvNet, net_b: ConvNet, Xm, X, y, *, ts, methods: Seque
     """Align B to A by every method in ``methods`` (keys of :data:`METHODS`) and measure the path.
 
     ``Xm`` feeds the data-dependent methods and the BatchNorm reset / REPAIR statistics; ``X, y`` the
-    path. Columns per method: :func:`path_row`'s and ``{method}_seconds`` (the matching's wall time);
-    ``perm_dev`` the largest :func:`permutation_deviation` of any aligned B on ``X[:100]``; the
+    path. Columns per method: :func:`path_row`'s (no wall times: a row must not depend on the machine's
+    load; :mod:`benchmarks.bench_conv` times the matchings); ``perm_dev`` the largest :func:`permutation_deviation` of any aligned B on ``X[:100]``; the
     endpoints ``loss_a``, ``loss_b``, ``error_a``, ``error_b``. Returns ``(row, {method: aligned B})``.
     """
     spec = derive_spec(net_a.arch)
@@ -147,9 +146,7 @@ def matching_row(net_a: ConvNet, net_b: ConvNet, Xm, X, y, *, ts, methods: Seque
         check_choice("method", m, METHODS)
         method, kw = METHODS[m]
         kw = {**kw, **({"X": Xm} if method in ("wm_ours", "am") else {}), **({"rng": rng} if method == "rebasin" else {})}
-        t0 = time.perf_counter()
         nb, _ = align(net_a, net_b, spec, method, **kw)
-        row[f"{m}_seconds"] = time.perf_counter() - t0
         dev = max(dev, permutation_deviation(net_b, nb, X[:100]))
         row.update(path_row(net_a, nb, Xm, X, y, ts=ts, ends=ends, prefix=m, repair=m in repair))
         aligned[m] = nb
@@ -193,8 +190,10 @@ def sigma_row(net_a: ConvNet, net_b_aligned: ConvNet, Xm, prefix: str = "sigma")
     """WM-Sigma's patch second moment: exact vs Kronecker estimates on every conv layer of A
     (:func:`otlmc.conv.covariance.compare_estimates`, B's input channels aligned by exact WM-ours).
 
-    Columns ``{prefix}_{estimate}_{quantity}``: ``seconds`` and ``bytes`` summed over conv layers
-    (``nearest_kron`` is a yardstick built from the exact moment: no time), ``rel_fro``,
+    Columns ``{prefix}_{estimate}_{quantity}``: ``flops`` (multiply-adds of the accumulation over the
+    ``M`` patches: ``M (KC)^2`` exact, ``M K C (K + C)`` kron, ``M K C^2`` channel; deterministic, unlike
+    wall times, which :mod:`benchmarks.bench_conv` measures) and ``bytes`` summed over conv layers
+    (``nearest_kron`` is a yardstick built from the exact moment: no cost of its own), ``rel_fro``,
     ``perm_agreement`` and ``cost_excess`` averaged over them, and ``{prefix}_max_kc`` the largest ``K C``.
     """
     _, rec = forward(net_a, Xm, record=True)
@@ -204,16 +203,20 @@ def sigma_row(net_a: ConvNet, net_b_aligned: ConvNet, Xm, prefix: str = "sigma")
         if isinstance(layer, Conv) and x.shape[-1] > 1:
             Wa = np.asarray(to_numpy(net_a.params[f"{name}.W"]), dtype=np.float64)
             Wb = np.asarray(to_numpy(net_b_aligned.params[f"{name}.W"]), dtype=np.float64)
-            per.append(compare_estimates(np.asarray(to_numpy(x), dtype=np.float64), layer, Wa, Wb))
+            res = compare_estimates(np.asarray(to_numpy(x), dtype=np.float64), layer, Wa, Wb)
+            M, K, C = res["patches"], res["K"], res["C"]  # multiply-adds of the accumulation
+            for est, flops in (("exact", M * (K * C) ** 2), ("kron", M * K * C * (K + C)), ("channel", M * K * C * C)):
+                res[est]["flops"] = float(flops)
+            per.append(res)
     if not per:
         raise ValueError("the network has no convolution with more than one input channel.")
     row = {}
     for est in SIGMA_ESTIMATES:
         for q in SIGMA_QUANTITIES:
-            if est == "nearest_kron" and q == "seconds":
+            if est == "nearest_kron" and q == "flops":
                 continue
             vals = [r[est][q] for r in per]
-            row[f"{prefix}_{est}_{q}"] = float(np.sum(vals) if q in ("seconds", "bytes") else np.mean(vals))
+            row[f"{prefix}_{est}_{q}"] = float(np.sum(vals) if q in ("flops", "bytes") else np.mean(vals))
     row[f"{prefix}_max_kc"] = max(r["K"] * r["C"] for r in per)
     return row
 
@@ -238,18 +241,20 @@ def sigma_table(rows: Sequence[Mapping], *, by: Sequence[str] = ("arch", "width_
             m = mids.get(est)
             if m is not None and f"{m}_midpoint_loss" in sub[0]:
                 rec["midpoint_loss"] = float(np.mean([r[f"{m}_midpoint_loss"] for r in sub]))
-                rec["match_seconds"] = float(np.mean([r[f"{m}_seconds"] for r in sub]))
             out.append(rec)
     return out
 
 
 def feature_row(net_a: ConvNet, net_b: ConvNet, X, *, X_stats, prefix: str) -> dict:
-    """Zhou et al.'s LLFC and commutativity per layer (docs/theory.md §5), BatchNorm reset on ``X_stats``.
+    """Zhou et al.'s LLFC and commutativity per layer (docs/theory.md §5), BatchNorm statistics of the
+    endpoints and of the midpoint reset on ``X_stats``.
 
     ``{prefix}_llfc_layer{l}`` (mean ``1 - cos`` at alpha = 1/2), ``_coef_layer{l}``, ``_baseline_layer{l}``
     for the ReLU layers and logits ``l = 1..``; ``{prefix}_dist_com_layer{l}``, ``_dist_w_``, ``_dist_h_``
     for the Conv/Dense layers after the first, ``l = 1..`` (:func:`layer_names`).
     """
+    # endpoints with their BatchNorm statistics reset too, so that they are the path's endpoints
+    net_a, net_b = (path_network(net_a, net_b, t, bn="reset", X_stats=X_stats) for t in (0.0, 1.0))
     res = llfc(net_a, net_b, X, alphas=[0.5], bn="reset", X_stats=X_stats)
     row = {}
     for l, layer in enumerate(res["layers"], start=1):
