@@ -142,7 +142,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"{cfg.data} / {cfg.downsample} pooled, width x{cfg.width_multiplier:g} (base {cfg.base_width}), SGD lr "
                  f"{cfg.lr:g}, {cfg.epochs} epochs on {cfg.n_train}, spawn after {cfg.spawn_steps} steps; "
                  f"{cfg.replicates} replicates (mean ± sd); {cfg.n_test} test images", fontsize=10)
-    fig.tight_layout()
     return fig
 
 

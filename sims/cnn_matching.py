@@ -152,7 +152,6 @@ def plot(rows, cfg: Config, verdicts):
     fig.suptitle(f"{cfg.data} / {cfg.downsample} pooled, archs {', '.join(cfg.archs)} (base width {cfg.base_width}), "
                  f"SGD+cosine, {cfg.epochs} epochs on {cfg.n_train}; {cfg.replicates} pairs per point (mean ± 95% CI); "
                  f"test set {cfg.n_test}", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
