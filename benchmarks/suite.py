@@ -19,8 +19,8 @@ Sections (all timings are medians over ``--repeats`` runs, every ratio measured 
 ``sweep``       the ``sims.width_scaling`` sweep: otlmc vs the peer-style pipeline
                 (:mod:`benchmarks.peer_width_scaling`), with the matching costs compared.
 ``barrier``     one path (25 t values): evaluate_path (cache-sized t-blocks, first layer linear in t) vs one forward per t.
-``meanfield``, ``train``, ``matrixfree``  hooks: ``benchmarks/bench_meanfield.py`` /
-                ``bench_train.py`` / ``bench_matrixfree.py`` with ``run(quick) -> dict`` when
+``meanfield``, ``train``, ``matrixfree``, ``conv``  hooks: ``benchmarks/bench_meanfield.py`` /
+                ``bench_train.py`` / ``bench_matrixfree.py`` / ``bench_conv.py`` with ``run(quick) -> dict`` when
                 those modules exist.
 
     python -m benchmarks            # full suite, ~18 minutes on 2 busy cores
@@ -49,7 +49,7 @@ import numpy as np
 
 REGIMES = ("gauss2", "gauss16", "gauss128", "uniform2", "wm128", "wm6")
 HARD = ("ties9", "ties2", "rademacher4", "machol_wien", "rank1", "offset1e12", "tiny_range")
-SECTIONS = ("assignment", "hard", "cost", "sweep", "barrier", "meanfield", "train", "matrixfree")
+SECTIONS = ("assignment", "hard", "cost", "sweep", "barrier", "meanfield", "train", "matrixfree", "conv")
 RESULTS = Path(__file__).resolve().parent / "results"
 #: the quick suite's sweep: the default one cut to widths where the pipelines differ at all
 SWEEP_QUICK = dict(widths=(128, 256, 512, 1024), replicates=2, n_eval=500, fit_min_width=128)
@@ -480,7 +480,7 @@ def main(argv=None) -> int:
         print("[width_scaling sweep]")
         res["sweep"] = bench_sweep(quick)
     for hook, module in (("meanfield", "bench_meanfield"), ("train", "bench_train"),
-                         ("matrixfree", "bench_matrixfree")):
+                         ("matrixfree", "bench_matrixfree"), ("conv", "bench_conv")):
         if hook in args.sections:
             print(f"[{hook}]")
             res[hook] = run_hook(module, quick)

@@ -8,7 +8,7 @@ import importlib
 #: every declared sim, in the order of the README's theorem table
 SIMS = ("width_scaling", "dimension_scaling", "subgaussian", "lowrank", "dropout_stability", "depth_scaling",
         "tightness", "required_width", "meanfield_lmc", "mnist_matching", "llfc",
-        "rate_controls", "rate_controls_1d", "papers")
+        "rate_controls", "rate_controls_1d", "papers", "cnn_matching", "cnn_llfc")
 
 
 def load(name: str):
