@@ -61,7 +61,7 @@ def loglog_panel(ax, rows, x: str, curves: Sequence[tuple[str, str, str]], *, ve
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)  # below: never over data
 
 
 def save(fig, stem) -> list[str]:
