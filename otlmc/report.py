@@ -73,13 +73,20 @@ def verdict_text(v: Mapping) -> str:
 
 
 def claims_table(verdicts: Sequence[Mapping], *, with_sim: bool = True) -> list[str]:
-    """Markdown rows of a claims table: claim, source, setting, measured, theory, verdict."""
+    """Markdown rows of a claims table: claim, source, setting, measured, theory, verdict.
+
+    A claim judged at several settings states its text, kind and source on its first row only.
+    """
     head = (["sim"] if with_sim else []) + ["claim", "kind", "source", "setting", "measured", "theory", "verdict"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    prev = None
     for v in verdicts:
-        cells = ([f"`{v['sim']}`"] if with_sim else []) + [
-            f"{v['statement']} (`{v['claim']}`)", v["kind"], v["source"], v["setting"], measured(v), theory(v),
-            verdict_text(v)]
+        same = prev is not None and (prev["sim"], prev["claim"]) == (v["sim"], v["claim"])
+        claim = [f"″ (`{v['claim']}`)", "", ""] if same else [f"{v['statement']} (`{v['claim']}`)", v["kind"],
+                                                            v["source"]]
+        cells = ([f"`{v['sim']}`"] if with_sim else []) + claim + [v["setting"], measured(v), theory(v),
+                                                                  verdict_text(v)]
+        prev = v
         out.append("| " + " | ".join(str(c).replace("|", "/").replace("\n", " ") for c in cells) + " |")
     return out
 
