@@ -135,5 +135,14 @@ def feature_row(net_a: MLP, net_b: MLP, X, y, *, t_points: int, prefix: str) -> 
     return row
 
 
-__all__ = ["CHANCE_LOSS", "DATA", "PAPER_METHODS", "dimension_row", "feature_row", "load_data", "matching_row",
+
+def check_path_sizes(cfg) -> None:
+    """Cross-field checks shared by the real-network sims: ``t = 1/2`` on the t-grid (odd
+    ``t_points``) and the matching subset inside the training set (``n_match <= n_train``)."""
+    if cfg.t_points % 2 == 0:
+        raise ValueError(f"--t-points == {cfg.t_points}, must be odd (t = 1/2 must be on the grid).")
+    if cfg.n_match > cfg.n_train:
+        raise ValueError(f"--n-match == {cfg.n_match}, must be <= --n-train == {cfg.n_train}.")
+
+__all__ = ["CHANCE_LOSS", "DATA", "PAPER_METHODS", "check_path_sizes", "dimension_row", "feature_row", "load_data", "matching_row",
            "train_pair"]

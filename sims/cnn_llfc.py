@@ -25,6 +25,7 @@ from otlmc.conv.matching import align
 from otlmc.conv.train import spawn, train
 from otlmc.declare import Sim, param
 from otlmc.plots import plt
+from otlmc.realnet import check_path_sizes
 from otlmc.runner import run
 from otlmc.tables import column
 from otlmc.train import TrainConfig
@@ -62,10 +63,7 @@ class Config:
 
 
 def check(cfg: Config) -> None:
-    if cfg.t_points % 2 == 0:
-        raise ValueError(f"--t-points == {cfg.t_points}, must be odd (t = 1/2 must be on the grid).")
-    if cfg.n_match > cfg.n_train:
-        raise ValueError(f"--n-match == {cfg.n_match}, must be <= --n-train == {cfg.n_train}.")
+    check_path_sizes(cfg)
     if SIZE[cfg.data] % cfg.downsample:
         raise ValueError(f"--downsample == {cfg.downsample} does not divide the {cfg.data} image size {SIZE[cfg.data]}.")
     steps = cfg.epochs * -(-cfg.n_train // cfg.batch_size)

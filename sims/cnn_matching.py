@@ -22,6 +22,7 @@ from otlmc.claims import Claim
 from otlmc.conv.experiments import ARCHS, DATA, METHODS, PERM_TOL, load_images, make_arch, matching_pair, sigma_table
 from otlmc.declare import Sim, param
 from otlmc.plots import mean_ci, plt
+from otlmc.realnet import check_path_sizes
 from otlmc.runner import run
 from otlmc.train import TrainConfig
 
@@ -60,10 +61,7 @@ class Config:
 
 
 def check(cfg: Config) -> None:
-    if cfg.t_points % 2 == 0:
-        raise ValueError(f"--t-points == {cfg.t_points}, must be odd (t = 1/2 must be on the grid).")
-    if cfg.n_match > cfg.n_train:
-        raise ValueError(f"--n-match == {cfg.n_match}, must be <= --n-train == {cfg.n_train}.")
+    check_path_sizes(cfg)
     if SIZE[cfg.data] % cfg.downsample:
         raise ValueError(f"--downsample == {cfg.downsample} does not divide the {cfg.data} image size {SIZE[cfg.data]}.")
 

@@ -21,7 +21,7 @@ from otlmc.barrier import t_grid
 from otlmc.claims import Claim
 from otlmc.declare import Sim, param
 from otlmc.plots import mean_ci, plt
-from otlmc.realnet import DATA, PAPER_METHODS, dimension_row, load_data, matching_row, train_pair
+from otlmc.realnet import DATA, PAPER_METHODS, check_path_sizes, dimension_row, load_data, matching_row, train_pair
 from otlmc.runner import run
 from otlmc.train import TrainConfig
 
@@ -55,10 +55,7 @@ class Config:
 
 
 def check(cfg: Config) -> None:
-    if cfg.t_points % 2 == 0:
-        raise ValueError(f"--t-points == {cfg.t_points}, must be odd (t = 1/2 must be on the grid).")
-    if cfg.n_match > cfg.n_train:
-        raise ValueError(f"--n-match == {cfg.n_match}, must be <= --n-train == {cfg.n_train}.")
+    check_path_sizes(cfg)
 
 
 def cell(cfg: Config, params: dict, streams: dict) -> dict:
