@@ -18,9 +18,8 @@ from scipy.spatial.distance import cdist
 from otlmc.declare import context_of, grid_of
 from otlmc.networks import forward, interpolate, permute
 from otlmc.rng import cell_streams
-from otlmc.sampling import sample_inputs, sample_mlp
 from otlmc.sweep import cell_identity, make_cells
-from sims.width_scaling import SIM
+from sims.width_scaling import SIM, sample_pair
 
 
 def _neuron_vectors(W, b):
@@ -68,13 +67,7 @@ def run(cfg, root_seed: int = 0) -> list[dict]:
     for params in make_cells(grid, cfg.replicates):
         s = cell_streams(cell_identity(SIM.name, params, context), root_seed,
                          ("data", "net_a", "net_b", "eval"))
-        arch = (cfg.d, *([params["width"]] * cfg.depth), cfg.n_out)
-        law = dict(law=cfg.dist, activation=cfg.activation)
-        if cfg.dist == "lowrank":
-            law.update(k=cfg.k, eta=cfg.eta)
-        net_a = sample_mlp(arch, rng=s["net_a"], **law)
-        net_b = sample_mlp(arch, rng=s["net_b"], **law)
-        X = sample_inputs(cfg.n_eval, cfg.d, rng=s["eval"])  # (n_eval, d)
+        net_a, net_b, X = sample_pair(cfg, params["width"], s)  # the sim's own draws
         ts = np.linspace(0.0, 1.0, cfg.t_points)
         perms, costs = peer_weight_matching(net_a, net_b)
         dev, bar = peer_path(net_a, permute(net_b, perms), X, ts)

@@ -46,16 +46,23 @@ class Config:
                           "teacher's outputs (L_A != L_B: the barrier's baseline matters)", identity="if-changed")
 
 
+def _law(cfg: Config) -> dict:
+    law = dict(law=cfg.dist, activation=cfg.activation)
+    return {**law, "k": cfg.k, "eta": cfg.eta} if cfg.dist == "lowrank" else law
+
+
+def sample_pair(cfg: Config, n: int, streams: dict):
+    """Networks A and B of width ``n`` and the evaluation inputs ``(n_eval, d)`` of one cell."""
+    arch = (cfg.d, *([n] * cfg.depth), cfg.n_out)
+    X = sample_inputs(cfg.n_eval, cfg.d, rng=streams["eval"])  # (n_eval, d)
+    return (sample_mlp(arch, rng=streams["net_a"], **_law(cfg)), sample_mlp(arch, rng=streams["net_b"], **_law(cfg)),
+            X)
+
+
 def cell(cfg: Config, params: dict, streams: dict) -> dict:
     """One width, one replicate: match, then measure the path with and without alignment."""
-    n = params["width"]
-    arch = (cfg.d, *([n] * cfg.depth), cfg.n_out)
-    law = dict(law=cfg.dist, activation=cfg.activation)
-    if cfg.dist == "lowrank":
-        law.update(k=cfg.k, eta=cfg.eta)
-    net_a = sample_mlp(arch, rng=streams["net_a"], **law)
-    net_b = sample_mlp(arch, rng=streams["net_b"], **law)
-    X = sample_inputs(cfg.n_eval, cfg.d, rng=streams["eval"])  # (n_eval, d)
+    net_a, net_b, X = sample_pair(cfg, params["width"], streams)
+    arch, law = net_a.widths, _law(cfg)
     ts = t_grid(cfg.t_points)
     matched, unmatched = weight_matching(net_a, net_b), identity_matching(net_a, net_b)
     row = {}
