@@ -64,6 +64,12 @@ def loglog_panel(ax, rows, x: str, curves: Sequence[tuple[str, str, str]], *, ve
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)  # below: never over data
 
 
+def pairs_caption(replicates: int, n_eval: int, t_points: int) -> str:
+    """What every random-network figure states about its averaging and its path evaluation."""
+    return (f"mean $\\pm$ 95% CI over {replicates} pairs; {n_eval} Gaussian inputs, "
+            f"{t_points}-point t-grid")
+
+
 def save(fig, stem) -> list[str]:
     """Lay ``fig`` out (``tight_layout``, unless it has a layout engine of its own: a sim's ``plot``
     need not), save ``stem.png`` and ``stem.pdf``, then close it (a long session or test run that

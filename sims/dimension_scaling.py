@@ -22,7 +22,7 @@ from otlmc.theory import RATE_LAWS as WEIGHT_LAWS, deviation_rate
 from otlmc.claims import Claim
 from otlmc.declare import Sim, param
 from otlmc.pairs import effective_log_power, pair_metrics, rate_corrections, w2_law
-from otlmc.plots import loglog_panel, plt
+from otlmc.plots import loglog_panel, pairs_caption, plt
 from otlmc.runner import run
 
 FERBACH = "Ferbach et al. 2024"
@@ -120,8 +120,8 @@ def plot(rows, cfg: Config, verdicts):
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("width exponents and verdicts (claims engine)", fontsize=9)
     fig.suptitle(f"Random {cfg.dist} two-layer MLPs d-n-{cfg.n_out} ({cfg.activation}), weight matching; "
-                 f"mean $\\pm$ 95% CI over {cfg.replicates} pairs; {cfg.n_eval} Gaussian inputs, "
-                 f"{cfg.t_points}-point t-grid. CIs hold replicate noise only, not finite-n bias.", fontsize=10)
+                 f"{pairs_caption(cfg.replicates, cfg.n_eval, cfg.t_points)}. CIs hold replicate noise only, "
+                 "not finite-n bias.", fontsize=10)
     return fig
 
 

@@ -20,7 +20,7 @@ from otlmc.declare import Sim, param
 from otlmc.fused_path import path_summaries
 from otlmc.matching import identity_matching, weight_matching
 from otlmc.networks import ACTIVATIONS, forward, permute
-from otlmc.plots import loglog_panel, plt
+from otlmc.plots import loglog_panel, pairs_caption, plt
 from otlmc.runner import run
 from otlmc.sampling import WEIGHT_LAWS, sample_inputs, sample_mlp
 
@@ -139,8 +139,8 @@ def plot(rows, cfg: Config, verdicts):
                      theory_label=f"theory $n^{{{slope:+.2f}}}$")
         ax.set_title(title)
     fig.suptitle(f"Random {cfg.dist} MLP {cfg.d}-n" + "-n" * (cfg.depth - 1) + f"-{cfg.n_out}, {cfg.activation}; "
-                 f"mean $\\pm$ 95% CI over {cfg.replicates} pairs; {cfg.n_eval} Gaussian inputs, "
-                 f"{cfg.t_points}-point t-grid; fits (legend: exponent, CI, verdict) use n $\\geq$ "
+                 f"{pairs_caption(cfg.replicates, cfg.n_eval, cfg.t_points)}; fits (legend: exponent, CI, "
+                 f"verdict) use n $\\geq$ "
                  f"{min(cfg.fit_min_width, sorted(cfg.widths)[-2])}", fontsize=10)
     return fig
 
