@@ -78,6 +78,7 @@ def save(fig, stem) -> list[str]:
         fig.tight_layout()
     paths = [f"{stem}.png", f"{stem}.pdf"]
     for p in paths:
-        fig.savefig(p, dpi=130, bbox_inches="tight")
+        # no creation date in the PDF: redrawing the same table gives the same file
+        fig.savefig(p, dpi=130, bbox_inches="tight", metadata={"CreationDate": None} if p.endswith(".pdf") else None)
     _mpl().close(fig)
     return paths
