@@ -87,6 +87,9 @@ def claims(cfg: Config) -> list[Claim]:
 
 def plot(rows, cfg: Config, verdicts):
     fig, axes = plt.subplots(1, 3, figsize=(17, 5.0))
+    fig.suptitle(f"Random {cfg.dist} two-layer MLPs d-n-{cfg.n_out} ({cfg.activation}), weight matching; "
+                 f"{pairs_caption(cfg.replicates, cfg.n_eval, cfg.t_points)}. CIs hold replicate noise only, "
+                 "not finite-n bias.", fontsize=10)
     colors = {d: plt.get_cmap("viridis")(i / max(1, len(cfg.dims) - 1)) for i, d in enumerate(cfg.dims)}
     for ax, (metric, ylabel) in zip(axes, METRICS.items()):
         for d in cfg.dims:
@@ -119,9 +122,6 @@ def plot(rows, cfg: Config, verdicts):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("width exponents and verdicts (claims engine)", fontsize=9)
-    fig.suptitle(f"Random {cfg.dist} two-layer MLPs d-n-{cfg.n_out} ({cfg.activation}), weight matching; "
-                 f"{pairs_caption(cfg.replicates, cfg.n_eval, cfg.t_points)}. CIs hold replicate noise only, "
-                 "not finite-n bias.", fontsize=10)
     return fig
 
 
