@@ -23,9 +23,10 @@ from otlmc.sweep import make_cells, read_csv, run_sweep
 from sims import width_scaling
 
 ROOT = Path(__file__).resolve().parents[1]
-# Cells of ~0.05-0.15 s each (widths 512-768, weight matching dominates): slow enough to kill
-# between cells, fast enough for the suite.
-ARGS = ["--widths", "512", "640", "768", "--replicates", "3", "--n-eval", "100", "--t-points", "3",
+# Cells of ~0.15 s each (two hidden layers of 512-768: two matchings and the general path; a
+# one-hidden-layer cell takes the fused path and finishes the grid before a signal lands): slow
+# enough to kill between cells, fast enough for the suite.
+ARGS = ["--widths", "512", "640", "768", "--depth", "2", "--replicates", "3", "--n-eval", "100", "--t-points", "3",
         "--no-progress", "--no-plot"]  # figures are checked by the smoke and --plot-only tests
 N_CELLS = 9
 SIM = "width_scaling"
@@ -105,7 +106,7 @@ from otlmc.sweep import make_cells, run_sweep
 from otlmc.declare import context_of
 from otlmc.runner import bind_cell
 from sims.width_scaling import Config, cell
-cfg = Config(widths=(512, 640, 768), replicates=3, n_eval=100, t_points=3)
+cfg = Config(widths=(512, 640, 768), depth=2, replicates=3, n_eval=100, t_points=3)
 cells = make_cells({"width": list(cfg.widths)}, 3)
 context = context_of(cfg)
 order = cells if sys.argv[2] == "fwd" else cells[::-1]
