@@ -243,9 +243,11 @@ def test_adaptive_replication(tmp_path):
 @pytest.mark.parametrize("n_jobs", ["1", pytest.param("2", marks=pytest.mark.slow)])
 def test_ctrl_c_exits_130_and_keeps_finished_cells(tmp_path, n_jobs, reference):
     store = tmp_path / ".cells" / SIM
+    # a child inherits an ignored SIGINT (Python then installs no KeyboardInterrupt handler); earlier
+    # tests in the same pytest process can leave it ignored, so the child starts with the default
     proc = subprocess.Popen([sys.executable, "-m", "sims.width_scaling", *ARGS, "--out", str(tmp_path),
                              "--n-jobs", n_jobs], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.monotonic()
     while _finished(store) < 2 and proc.poll() is None and time.monotonic() - t0 < 120:
         time.sleep(0.002)
