@@ -295,7 +295,8 @@ def blas_threads(threads: int | None):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def _check_cfg(cfg) -> TrainConfig:
+def check_config(cfg) -> TrainConfig:
+    """``cfg`` if it is a :class:`TrainConfig` (what both trainers take), else a TypeError naming it."""
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be an otlmc.train.TrainConfig, got {type(cfg).__name__}.")
     return cfg
@@ -318,7 +319,7 @@ def train(net: MLP, X, y, cfg: TrainConfig, *, rng: np.random.Generator,
         was measured 2-5x slower (``benchmarks/bench_train.py``); joblib's loky workers
         (``n_jobs > 1``) already get ``cpu_count // n_jobs`` threads.
     """
-    cfg = _check_cfg(cfg)
+    cfg = check_config(cfg)
     check_rng(rng)
     X, y = check_xy(net, X, y, np.dtype(cfg.dtype))
     total = cfg.total_steps(X.shape[0])
@@ -340,7 +341,7 @@ def spawn(net0: MLP, X, y, cfg: TrainConfig, *, k_steps: int, rng_common: np.ran
     called after every completed pass of each phase, ``stats["branch"]`` naming the phase
     (``"common"``, ``"a"`` or ``"b"``).
     """
-    cfg = _check_cfg(cfg)
+    cfg = check_config(cfg)
     for name, r in (("rng_common", rng_common), ("rng_a", rng_a), ("rng_b", rng_b)):
         check_rng(r, name)
     X, y = check_xy(net0, X, y, np.dtype(cfg.dtype))

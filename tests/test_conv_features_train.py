@@ -78,6 +78,16 @@ def test_bad_labels_are_refused(rng):
         train(conv.init_network(arch, rng=rng), X, y + 3, TrainConfig(), rng=rng)
 
 
+def test_a_config_that_is_not_a_train_config_is_refused_by_name(rng):
+    """Both conv entry points check ``cfg`` as the MLP trainer does (before: AttributeError deep inside)."""
+    X, y = _images(rng, n=20)
+    net = conv.init_network(_small_resnet("none"), rng=rng)
+    with pytest.raises(TypeError, match="cfg must be an otlmc.train.TrainConfig, got dict"):
+        train(net, X, y, {"epochs": 1}, rng=rng)
+    with pytest.raises(TypeError, match="cfg must be an otlmc.train.TrainConfig, got dict"):
+        spawn(net, X, y, {"epochs": 1}, k_steps=0, rng_common=rng, rng_a=rng, rng_b=rng)
+
+
 @pytest.mark.parametrize("norm", ["layernorm", "batchnorm"])
 def test_diagnostics_on_a_planted_pair_are_trivial(norm, rng):
     """B = permuted A, aligned back: LLFC errors, commutativity, barrier vanish; stitching = A's error."""

@@ -17,7 +17,7 @@ import numpy as np
 from .._validation import check_int
 from ..backend import xp_of
 from ..rng import check_rng
-from ..train import TrainConfig, _apply_update, blas_threads, learning_rate
+from ..train import TrainConfig, _apply_update, blas_threads, check_config, learning_rate
 from .model import ConvNet, check_inputs, loss_and_grad, updated_buffers
 
 
@@ -106,6 +106,7 @@ def run_steps(state: ConvTrainState, X, y, cfg: TrainConfig, *, n_steps: int, to
 def train(net: ConvNet, X, y, cfg: TrainConfig, *, rng: np.random.Generator, callback: Callable | None = None,
           threads: int | None = None) -> ConvNet:
     """Train ``net`` on ``(X (N, H, W, C), y (N,))`` for ``cfg.epochs`` epochs; return a new ConvNet."""
+    cfg = check_config(cfg)
     check_rng(rng)
     X, y = _check_xy(net, X, y, np.dtype(cfg.dtype))
     total = cfg.total_steps(X.shape[0])
@@ -122,6 +123,7 @@ def spawn(net0: ConvNet, X, y, cfg: TrainConfig, *, k_steps: int, rng_common: np
     data orders. Returns ``(net_a, net_b)``."""
     for name, r in (("rng_common", rng_common), ("rng_a", rng_a), ("rng_b", rng_b)):
         check_rng(r, name)
+    cfg = check_config(cfg)
     X, y = _check_xy(net0, X, y, np.dtype(cfg.dtype))
     total = cfg.total_steps(X.shape[0])
     k_steps = check_int("k_steps", k_steps, min_value=0)
