@@ -230,7 +230,8 @@ class PaperRow:
 
     @property
     def quick_command(self) -> str:
-        return self.command.replace("--full", "--quick")
+        """The same row at the registry's quick parameters (``--setup reduced``: minutes)."""
+        return self.command.replace("--setup paper", "--setup reduced")
 
 
 # --------------------------------------------------------------------------- comparison
@@ -421,7 +422,7 @@ ROWS: tuple = (
         tolerance=Tolerance(rel=0.10), obtained="figure", reading="read off the figure, reading error ±10 %",
         checked_against="docs/theory.md §4 reading (identical to the issue's numbers); the paper's text has "
                         "the figure's numbers stripped, so they were not re-read here",
-        command="python -m sims.papers --row ferbach-fig2 --full",
+        command="python -m sims.papers --row ferbach-fig2 --setup paper",
         quick=(("widths", (784, 128, 128, 128, 10)), ("n_train", 10_000), ("epochs", 5), ("pairs", 1),
                ("lrs", (FERBACH_LRS[2], FERBACH_LRS[4]))),
         trends=(Trend("WM-ours below naive WM at >= 5 of 6 rates", "pairs",
@@ -445,7 +446,7 @@ ROWS: tuple = (
         reading="ranges as given in the issue (plain WM ~200-300, WM-ours and AM ~2-9)",
         checked_against="paper text: §6 says the dimensions are plotted in Figure 1(b), not Fig. 2 as the issue "
                         "groups them; the values themselves are stripped from the text",
-        command="python -m sims.papers --row ferbach-fig1b-dims --full",
+        command="python -m sims.papers --row ferbach-fig1b-dims --setup paper",
         quick=(("widths", (784, 128, 128, 128, 10)), ("n_train", 10_000), ("epochs", 5), ("pairs", 1)),
         notes="With the uncentered MNIST Sigma, Dim(W Sigma W^T) is already ~3-4 and Dim(E[H H^T]) ~2.5 at random "
               "init (docs/theory.md §4): the 2-9 range is no evidence of training; report the init references."),
@@ -461,7 +462,7 @@ ROWS: tuple = (
         tolerance=Tolerance(abs=0.5), obtained="table", reading="printed in the table",
         checked_against="paper text, App. B.4 table: 2.69 / 2.11 / 1.92 under FC 1 / FC 2 / FC 3 (stitched "
                         "test error in %, spawning only); the issue's numbers agree",
-        command="python -m sims.papers --row zhou-table1-stitching --full",
+        command="python -m sims.papers --row zhou-table1-stitching --setup paper",
         quick=(("widths", (784, 128, 128, 128, 10)), ("n_train", 10_000), ("epochs", 3)),
         notes="±0.5 pp is otlmc's choice (seed-to-seed spread of an MNIST MLP's test error is a few tenths of a "
               "point); the paper prints one pair and no error bar. The endpoints' errors are not in the table."),
@@ -480,7 +481,7 @@ ROWS: tuple = (
         reading="qualitative: the text says E[1 - cos] is 'close to 0' in nearly all layers and c 'close to 1' in "
                 "most cases; the intervals [0, 0.05] and [0.9, 1.1] are otlmc's reading",
         checked_against="paper text §4 and App. B.2 (the plotted numbers are stripped)",
-        command="python -m sims.papers --row zhou-llfc --full",
+        command="python -m sims.papers --row zhou-llfc --setup paper",
         quick=(("widths", (784, 128, 128, 128, 10)), ("n_train", 10_000), ("epochs", 3)),
         trends=(Trend("LLFC 1 - cos far below the endpoints' baseline 1 - cos_AB", "pairs",
                       pairs=tuple((f"one_minus_cos/{p}", f"one_minus_cos_AB/{p}") for p in LLFC_PAIRS)),),
@@ -510,7 +511,7 @@ ROWS: tuple = (
         checked_against="the notebook's stored output: test 96.51 % / 0.2323, 96.59 % / 0.2104, midpoint 71.68 % / "
                         "0.9677, REPAIRed 82.96 % / 0.8877 (train: 99.91, 99.85, 72.06 % / 0.944, 83.71 % / 0.795); "
                         "the issue's numbers agree",
-        command="python -m sims.papers --row jordan-repair-mnist-mlp --full",
+        command="python -m sims.papers --row jordan-repair-mnist-mlp --setup paper",
         quick=(("widths", (784,) + (64,) * 7 + (10,)), ("n_train", 10_000), ("epochs", 5),
                ("repair_include_output", True)),
         trends=(Trend("REPAIR raises the midpoint accuracy and lowers its loss", "pairs",
@@ -532,7 +533,7 @@ ROWS: tuple = (
                 "number is printed; [-0.1, 0.1] nats is otlmc's reading",
         checked_against="issue text only: the paper's text is not among the project's references, so the figure "
                         "number and setup were not re-checked",
-        command="python -m sims.papers --row ainsworth-mnist-mlp --full",
+        command="python -m sims.papers --row ainsworth-mnist-mlp --setup paper",
         quick=(("widths", (784, 128, 128, 128, 10)), ("n_train", 10_000), ("epochs", 5), ("ste_steps", 50)),
         trends=(Trend("each alignment far below the naive (unaligned) barrier", "pairs",
                       pairs=tuple((f"barrier_rebasin/test/{m}", "barrier_rebasin/test/naive")
@@ -549,7 +550,7 @@ ROWS: tuple = (
         reading="trend only: the barrier falls with width",
         checked_against="issue text only (paper text not among the references): whether the figure plots the loss "
                         "or the error barrier, and with or without permutation, was not re-checked",
-        command="python -m sims.papers --row entezari-width --full",
+        command="python -m sims.papers --row entezari-width --setup paper",
         quick=(("widths_hidden", (8, 32, 128, 512)), ("n_train", 10_000), ("epochs", 3)),
         trends=(Trend("barrier falls with width (at the widths that fit)", "decreasing",
                       keys=tuple(f"barrier/width={m}" for m in ENTEZARI_WIDTHS), min_fraction=0.75,

@@ -15,7 +15,7 @@ def _row(**kw):
                 metric=P.Metric("q", "midpoint", "test", 25, "nats"),
                 targets=(P.Target("x", 1.0), P.Target("y", 2.0), P.Target("r", low=0.0, high=0.1)),
                 tolerance=P.Tolerance(rel=0.10), obtained="figure", reading="read off", checked_against="-",
-                command="python -m sims.papers --row toy --full")
+                command="python -m sims.papers --row toy --setup paper")
     base.update(kw)
     return P.PaperRow(**base)
 
@@ -26,8 +26,8 @@ def test_registry_holds_the_issue_rows_with_their_numbers():
     assert {"ferbach-fig2", "ferbach-fig1b-dims", "zhou-table1-stitching", "zhou-llfc", "jordan-repair-mnist-mlp",
             "ainsworth-mnist-mlp", "entezari-width"} <= set(keys)
     for r in P.ROWS:
-        assert f"--row {r.key}" in r.command and r.command.endswith("--full")
-        assert r.quick_command.endswith("--quick") and r.quick_params
+        assert f"--row {r.key}" in r.command and r.command.endswith("--setup paper")
+        assert r.quick_command.endswith("--setup reduced") and r.quick_params
         assert r.paper.link.startswith("https://arxiv.org/abs/")
     np.testing.assert_allclose(P.FERBACH_LRS, np.logspace(-4, -1, 6), rtol=1e-12)
     fig2 = P.get_row("ferbach-fig2").values
@@ -154,3 +154,17 @@ def test_training_recipes():
     # warm-up: otlmc's lr (s + 1) / w runs one step ahead of PyTorch's LambdaLR (s / w)
     np.testing.assert_allclose(ours[:300], 0.05 * (steps[:300] + 1) / 300, rtol=1e-12)
     assert math.isclose(ours[299], 0.05)
+
+
+def test_registry_commands_are_commands_of_sims_papers():
+    """Each row's command (and its quick variant) parses with the sim's own flags into that row and setup."""
+    import shlex
+    from otlmc.cli import build_parser, config_from_args
+    from sims import papers
+    parser = build_parser(papers.SIM)
+    for r in P.ROWS:
+        for cmd, setup in ((r.command, "paper"), (r.quick_command, "reduced")):
+            words = shlex.split(cmd)
+            assert words[:3] == ["python", "-m", "sims.papers"], cmd
+            cfg = config_from_args(papers.SIM, parser.parse_args(words[3:]))
+            assert (cfg.row, cfg.setup) == (r.key, setup), cmd
