@@ -215,11 +215,10 @@ def readme_block(run_dir, sims: Sequence[str]) -> str:
     return "\n".join(lines + [README_END])
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with the part between the README markers replaced by ``block``."""
+def replace_block(text: str, block: str, start: str = README_START, end: str = README_END) -> str:
+    """``text`` with the part between the markers ``start`` ... ``end`` replaced by ``block``."""
     try:
-        i, j = text.index(README_START), text.index(README_END) + len(README_END)
+        i, j = text.index(start), text.index(end) + len(end)
     except ValueError:
-        raise ValueError("README.md has no claims markers; add "
-                         f"{README_START!r} ... {README_END!r} where the table goes.") from None
+        raise ValueError(f"README.md has no markers {start!r} ... {end!r}; add them where the table goes.") from None
     return text[:i] + block + text[j:]

@@ -168,3 +168,23 @@ def test_registry_commands_are_commands_of_sims_papers():
             assert words[:3] == ["python", "-m", "sims.papers"], cmd
             cfg = config_from_args(papers.SIM, parser.parse_args(words[3:]))
             assert (cfg.row, cfg.setup) == (r.key, setup), cmd
+
+
+def test_readme_paper_table_lists_every_row_and_only_full_size_runs():
+    from otlmc.paper_report import paper_block
+    meta = {"config": {"row": "zhou-table1-stitching", "setup": "paper", "data": "mnist"}, "wall_seconds": 600,
+            "cpu_count": 2, "git": {"revision": "abcdef0123", "dirty": False}}
+    rows = [{"point": 0.0, "stitch_error/FC1": 2.5, "stitch_error/FC2": 3.9}]
+    block = paper_block([("figures/paper_rows/zhou", meta, rows)])
+    for r in P.ROWS:
+        assert f"`{r.key}`" in block
+    assert "| stitch_error/FC1 | 2.69 | 2.5 |" in block and "| stitch_error/FC2 | 2.11 | 3.9 |" in block
+    assert "differs" in block.split("| stitch_error/FC2 |")[1].split("\n")[0]  # 3.9 is outside 2.11 +- 0.5
+    assert "`zhou-table1-stitching`: `python -m sims.papers --row zhou-table1-stitching --setup paper` — 1 sweep " \
+           "point(s), 10 min on 2 cores, revision abcdef0" in block
+    assert "`ferbach-fig2`: not run at full size" in block
+    # a reduced run measures something else: it never fills the paper table
+    reduced = {**meta, "config": {**meta["config"], "setup": "reduced"}}
+    assert "| stitch_error/FC1 | 2.69 | — |" in paper_block([("runs/x", reduced, rows)])
+    with pytest.raises(ValueError, match="covered by two full-size runs"):
+        paper_block([("a", meta, rows), ("b", meta, rows)])
