@@ -12,7 +12,9 @@ from scipy.optimize import linear_sum_assignment
 from otlmc.barrier import layer_gaps, t_grid
 from otlmc.fit import fit_power_law
 from otlmc.matching import align, weight_matching
-from otlmc.measure import measure_layer_constants, sigma_matching_cost
+from otlmc.claims import evaluate
+from otlmc.measure import lemma41_heldout, measure_layer_constants, sigma_matching_cost
+from otlmc.networks import forward, interpolate
 from otlmc.theory import (
     lemma41_recursion,
     lemma41_step,
@@ -26,6 +28,7 @@ from otlmc.theory import (
 )
 from otlmc.sampling import sample_inputs, sample_mlp, sample_weights
 from otlmc.transport import match_rows
+from sims import depth_scaling
 
 
 # ------------------------------------------------------------------ hand-computed values
@@ -182,6 +185,7 @@ def test_lemma41_bounds_measured_E_on_every_draw(seed, widths, activation, bias_
     assert (r["bound_sharp"] <= r["bound_one_step"] + slack).all()
     assert (r["E"] <= r["bound_one_step"] + slack).all()
     assert (r["E"] <= r["bound_recursive"] + slack).all()
+    assert (r["E"] <= r["bound_gain"] * (1 + 1e-12) + 1e-300).all()  # in-sample: by construction
     # Cauchy-Schwarz: exact mismatch <= C_1 m_l Ebar_l
     assert (r["mismatch"] <= r["C1"] * r["m"][:-1] * r["Ebar"] * (1 + 1e-12)).all()
     # C_1 is the weight-matching cost; E at t = 1 is barrier.layer_gaps' endpoint gap
@@ -202,6 +206,89 @@ def test_lemma41_isotropic_gain_is_one_for_gaussian_rows():
     m = np.array(widths[:-1])
     sd = np.sqrt(2.0 / (m[:-1] * m[1:]))
     assert (np.abs(r["C2_isotropic"] - 1) <= 5 * sd).all(), (r["C2_isotropic"], sd)
+
+
+# ------------------------------------------------------------------ Lemma 4.1 on held-out inputs
+def _pair(seed, widths=(4, 12, 10, 8, 1), bias_scale=0.3):
+    rng = np.random.default_rng(seed)
+    net_a, net_b = (sample_mlp(widths, rng=rng, scale=np.sqrt(2.0), bias_scale=bias_scale) for _ in range(2))
+    return net_a, align(net_a, net_b)[0], rng
+
+
+def _gain_brute_force(net_a, net_b, X, ts):
+    """Assumption 4's path gain by explicit loops over t: each M_t rebuilt by interpolate() and run by forward()."""
+    L = net_a.n_hidden
+    feats = [forward(interpolate(net_a, net_b, float(t)), X, return_features=True)[1] for t in ts]
+    out = np.zeros(L)
+    for l in range(1, L):  # step l -> l + 1; the input step has no path gap (gain 0)
+        for k, t in enumerate(ts):
+            z = feats[k][l - 1][1] - feats[0][l - 1][1]  # (N, m_l): h^t_l - h^A_l
+            Wt = (1 - t) * net_a.weights[l] + t * net_b.weights[l]
+            num = sum(float(np.sum((Wt @ zi) ** 2)) for zi in z) / Wt.shape[0]
+            den = float(np.sum(z**2)) / Wt.shape[1]
+            if den > 0:
+                out[l] = max(out[l], num / den)
+    return out
+
+
+def test_lemma41_heldout_oracle(seed):
+    """Held-out measurement against brute force: E on X_test as measured by measure_layer_constants, the
+    gain by explicit loops over t, the bound by the recursion by hand; X_test = X_fit gives the in-sample bound."""
+    net_a, net_b, rng = _pair(seed)
+    X_fit, X_test = sample_inputs(40, 4, rng=rng), sample_inputs(30, 4, rng=rng)
+    ts = t_grid(5)
+    r = lemma41_heldout(net_a, net_b, X_fit, X_test, ts=ts)
+    np.testing.assert_allclose(r["C2_gain_fit"], _gain_brute_force(net_a, net_b, X_fit, ts), rtol=1e-10)
+    np.testing.assert_allclose(r["C2_gain_test"], _gain_brute_force(net_a, net_b, X_test, ts), rtol=1e-10)
+    test = measure_layer_constants(net_a, net_b, X_test, ts=ts)
+    np.testing.assert_allclose(r["E"], test["E"], rtol=1e-12)
+    np.testing.assert_allclose(r["Ebar_test"], test["Ebar"], rtol=1e-12)
+    # Ebar_fit by hand: (mean |h^A_l|^2 + 1) / m_l, h^A_0 = x
+    hA = [X_fit] + [H for _, H in forward(net_a, X_fit, return_features=True)[1]]
+    m = net_a.widths
+    np.testing.assert_allclose(r["Ebar_fit"], [((h**2).sum(1).mean() + 1) / m[l] for l, h in enumerate(hA[:-1])],
+                               rtol=1e-12)
+    E, hand = 0.0, []
+    for l in range(net_a.n_hidden):
+        E = 2 * r["C2_gain_fit"][l] * E + 2 * r["C1"][l] * m[l] * r["Ebar_fit"][l]
+        hand.append(E)
+    np.testing.assert_allclose(r["bound"], hand, rtol=1e-12)
+    same = lemma41_heldout(net_a, net_b, X_fit, X_fit, ts=ts)
+    np.testing.assert_allclose(same["E"], same["E_fit"], rtol=0)
+    assert (same["E"] <= same["bound"] * (1 + 1e-12)).all()  # the same sample: true by construction
+
+
+def test_lemma41_heldout_is_not_true_by_construction(seed):
+    """The held-out inequality can fail: with held-out inputs from a wider law (x scaled by 10) the constants of
+    the fit sample do not transfer and layer 1 breaks, while the in-sample recursion holds on both samples."""
+    net_a, net_b, rng = _pair(seed)
+    X_fit = sample_inputs(60, 4, rng=rng)
+    X_wide = 10.0 * sample_inputs(60, 4, rng=rng)
+    r = lemma41_heldout(net_a, net_b, X_fit, X_wide, ts=t_grid(5))
+    assert r["E"][0] > r["bound"][0]
+    assert (r["E_fit"] <= r["bound_fit"] * (1 + 1e-12)).all()
+    wide = measure_layer_constants(net_a, net_b, X_wide, ts=t_grid(5))
+    assert (wide["E"] <= wide["bound_gain"] * (1 + 1e-12)).all()
+
+
+def test_lemma41_heldout_claim_rejects_a_too_small_constant():
+    """The sim's held-out claim on a real quick cell: consistent; the same rows with Ebar of the fit sample
+    divided by 100 (a mutant constant) make the recursion fall below E_1: inconsistent, not 'by construction'."""
+    cfg = depth_scaling.Config(width=16, depths=(2,), replicates=1, n_eval=50, t_points=3)
+    streams = {k: np.random.default_rng([0, i]) for i, k in enumerate(depth_scaling.SIM.streams)}
+    row = {"depth": 2, **depth_scaling.cell(cfg, {"depth": 2}, streams)}
+    claim = next(c for c in depth_scaling.claims(cfg) if c.id == "lemma41_heldout_layer1")
+    assert not claim.construction
+    (v,) = evaluate(claim, [row], sim="depth_scaling")
+    assert v.verdict == "consistent" and "independent check" in v.detail
+    # layer 1: bound = 2 C_1 m_0 Ebar_0 with Ebar_0 from the fit sample (the sim's eval inputs)
+    C1, Ebar = row["C1_layer1"], row["Ebar_layer1"]
+    assert row["bound_heldout_layer1"] == pytest.approx(float(lemma41_recursion([C1], [0.0], [cfg.d], [Ebar])[0]))
+    mutant = dict(row)
+    mutant["bound_heldout_layer1"] = float(lemma41_recursion([C1], [0.0], [cfg.d], [Ebar / 100])[0])
+    assert mutant["bound_heldout_layer1"] < row["E_heldout_layer1"]
+    (v,) = evaluate(claim, [mutant], sim="depth_scaling")
+    assert v.verdict == "inconsistent"
 
 
 # ------------------------------------------------------------------ Theorem 5.3 rate
@@ -318,6 +405,7 @@ def test_lemma41_bound_holds_for_any_shape(seed, d, hidden, activation, bias_sca
     slack = 1e-10 * (1 + r["bound_recursive"])
     assert (r["E"] <= r["bound_sharp"] + slack).all()
     assert (r["E"] <= r["bound_recursive"] + slack).all()
+    assert (r["E"] <= r["bound_gain"] * (1 + 1e-10) + 1e-300).all()
 
 
 @settings(max_examples=25, deadline=None)
