@@ -7,6 +7,8 @@ returning what the matching inequality or rate of :mod:`otlmc.theory` is checked
 - :func:`two_layer_path_bound`: both sides of the two-layer path bound (docs/theory.md §6.4) for two MLPs;
 - :func:`measure_layer_constants`: Property 1's ``E_l`` and Lemma 4.1's constants on an aligned
   pair, with the recursion (:func:`otlmc.theory.lemma41_step`) evaluated on them;
+- :func:`lemma41_heldout`: the recursion with constants measured on one input sample against
+  ``E_l`` measured on an independent held-out sample (a check that can fail);
 - :func:`sigma_matching_cost`: the exact covariance-weighted matching error of Theorem 5.3;
 - :func:`dropout_error`, :func:`dropout_error_mean_square`, :func:`dropout_stability`: the dropout
   error of Appendix B.14's mean-output network and its bound (:func:`otlmc.theory.dropout_bound`).
@@ -32,6 +34,17 @@ first term and Cauchy-Schwarz row by row for the second, ``E_{l+1} <= 2 C_2 E_l 
 The expectation-level gain of docs/theory.md, ``E|W z|^2/m_{l+1} = C_2 E|z|^2/m_l`` for ``z``
 independent of ``W``, is ``|W|_F^2 / m_{l+1}`` (``= 1`` in expectation for ``N(0, 1/m_l)``
 entries); it is returned as ``C2_isotropic`` but gives no guaranteed bound.
+
+Assumption 4 measured on the inputs (docs/theory.md §2.3, held-out version): the path gain
+
+.. math::
+
+   g_l(t) = \\frac{E_x |W^t_{l+1} (h^t_l - h^A_l)|^2 / m_{l+1}}{E_x |h^t_l - h^A_l|^2 / m_l},
+   \\qquad C_2^{gain} = \\max_{t > 0} g_l(t)
+
+(``0`` where ``h^t_l = h^A_l`` for every ``t``, e.g. at the input). On the sample it is measured on,
+``E_{l+1} <= 2 C_2^{gain} E_l + 2 C_1 m_l Ebar_l`` again holds by construction; on another sample
+it does not have to.
 """
 from __future__ import annotations
 
@@ -127,7 +140,10 @@ def measure_layer_constants(net_a: MLP, net_b: MLP, X, *, ts=None) -> dict:
     - ``bound_sharp`` ``(L,)``: ``2 C2 E_l + 2 mismatch_l`` fed with the measured ``E_l`` (the
       same deterministic argument without the Cauchy-Schwarz step; ``<= bound_one_step``);
     - ``estimate_isotropic`` ``(L,)``: ``2 C2_isotropic E + 2 mismatch`` iterated on itself -- the
-      expectation-level recursion (docs/theory.md's ``C_2``); an estimate, not a guaranteed bound.
+      expectation-level recursion (docs/theory.md's ``C_2``); an estimate, not a guaranteed bound;
+    - ``C2_gain`` ``(L,)``: Assumption 4's gain measured on ``X`` along the path (module docstring);
+    - ``bound_gain`` ``(L,)``: the recursion with ``C2_gain`` fed its own bound (holds on ``X`` by
+      construction; :func:`lemma41_heldout` evaluates it on other inputs).
     """
     check_same_architecture(net_a, net_b)
     ts = t_grid() if ts is None else check_t_grid(ts)
@@ -137,8 +153,9 @@ def measure_layer_constants(net_a: MLP, net_b: MLP, X, *, ts=None) -> dict:
     _, hidden = forward_path(net_a, net_b, X, ts, return_features=True)
     L = net_a.n_hidden
     m = np.array(net_a.widths[: L + 1])
-    E, E_end, C1, C2, C2_iso, Ebar, mismatch = (np.empty(L) for _ in range(7))
+    E, E_end, C1, C2, C2_iso, Ebar, mismatch, gain = (np.empty(L) for _ in range(8))
     h_prev = X  # (N, m_0): A's input to layer 1
+    H_prev = np.broadcast_to(X, (len(ts), *X.shape))  # (T, N, m_0): every M_t sees x itself
     for l in range(L):
         H = to_numpy(hidden[l])  # (T, N, m_{l+1})
         gap = ((H - H[0][None]) ** 2).mean(axis=(1, 2))  # (T,)
@@ -153,7 +170,8 @@ def measure_layer_constants(net_a: MLP, net_b: MLP, X, *, ts=None) -> dict:
         Ebar[l] = ((h_prev**2).sum(1).mean() + 1.0) / m[l]
         h_aug = np.concatenate([h_prev, np.ones((len(h_prev), 1))], axis=1)  # (N, m_l + 1)
         mismatch[l] = ((h_aug @ dW.T) ** 2).sum(1).mean() / m[l + 1]
-        h_prev = H[0]  # (N, m_{l+1})
+        gain[l] = _path_gain(H_prev - H_prev[0][None], Wa, Wb, ts)
+        h_prev, H_prev = H[0], H  # (N, m_{l+1}), (T, N, m_{l+1})
     E_prev = np.concatenate([[0.0], E[:-1]])
     return {
         "E": E, "E_endpoint": E_end, "C1": C1, "C2": C2, "C2_isotropic": C2_iso, "Ebar": Ebar,
@@ -162,7 +180,55 @@ def measure_layer_constants(net_a: MLP, net_b: MLP, X, *, ts=None) -> dict:
         "bound_recursive": lemma41_recursion(C1, C2, m[:L], Ebar),
         "bound_sharp": lemma41_step(E_prev, mismatch, C2, 1.0, 1.0),
         "estimate_isotropic": lemma41_recursion(mismatch, C2_iso, np.ones(L), np.ones(L)),
+        "C2_gain": gain, "bound_gain": lemma41_recursion(C1, gain, m[:L], Ebar),
     }
+
+
+def _path_gain(Z, Wa, Wb, ts) -> float:
+    """``max_{t > 0} (|Z_t W^t^T|^2 / m_out) / (|Z_t|^2 / m_in)`` over the t-grid (``0`` if ``Z = 0``).
+
+    ``Z`` ``(T, N, m_in)``: ``h^t - h^A`` of the layer input; ``Wa``, ``Wb`` ``(m_out, m_in)``.
+    """
+    m_out, m_in = Wa.shape
+    best = 0.0
+    for k, s in enumerate(ts):
+        den = (Z[k] ** 2).sum() / m_in
+        if den > 0:
+            Wt = (1 - s) * Wa + s * Wb  # (m_out, m_in)
+            best = max(best, float(((Z[k] @ Wt.T) ** 2).sum() / m_out / den))
+    return best
+
+
+def lemma41_heldout(net_a: MLP, net_b: MLP, X_fit, X_test, *, ts=None) -> dict:
+    """Lemma 4.1 with constants measured on ``X_fit`` against ``E_l`` measured on ``X_test``.
+
+    The constants of the recursion -- ``C_1`` (weights only), Assumption 4's path gain
+    ``C2_gain`` and ``Ebar`` -- come from :func:`measure_layer_constants` on ``X_fit``; the
+    recursion fed its own bound (:func:`otlmc.theory.lemma41_recursion`) is compared with
+    Property 1's ``E_l`` measured on ``X_test``. With ``X_test`` an independent sample of the same
+    law this is the lemma as the paper states it (constants are properties of the input law,
+    estimated here at ``len(X_fit)`` inputs); it holds by construction only when the two samples
+    coincide. ``net_b`` must already be aligned to ``net_a``. ``X_fit`` ``(N, m_0)``, ``X_test``
+    ``(N', m_0)``.
+
+    Returns
+    -------
+    dict of ``(L,)`` arrays: ``E`` (on ``X_test``), ``bound`` (constants from ``X_fit``),
+    ``bound_sharp`` (the same recursion with the exact mismatch term of ``X_fit`` in place of
+    ``C_1 m_l Ebar_l``: no Cauchy-Schwarz step, a diagnostic of how much sampling error the
+    held-out check could tolerate, not the lemma),
+    ``E_fit`` and ``bound_fit`` (both on ``X_fit``: the in-sample inequality, true by
+    construction), ``C1``, ``C2_gain_fit``, ``C2_gain_test``, ``Ebar_fit``, ``Ebar_test`` (the
+    input-dependent constants on both samples: where the held-out check fails, their ratio is the
+    measured cause).
+    """
+    fit = measure_layer_constants(net_a, net_b, X_fit, ts=ts)
+    test = measure_layer_constants(net_a, net_b, X_test, ts=ts)
+    L = len(fit["E"])
+    sharp = lemma41_recursion(fit["mismatch"], fit["C2_gain"], np.ones(L), np.ones(L))
+    return {"E": test["E"], "bound": fit["bound_gain"], "bound_sharp": sharp, "E_fit": fit["E"], "bound_fit": fit["bound_gain"],
+            "C1": fit["C1"], "C2_gain_fit": fit["C2_gain"], "C2_gain_test": test["C2_gain"],
+            "Ebar_fit": fit["Ebar"], "Ebar_test": test["Ebar"]}
 
 
 def sigma_matching_cost(WA, WB, Sigma) -> tuple[float, np.ndarray]:
@@ -276,6 +342,6 @@ def dropout_stability(W, keep, X, *, activation: str = "relu") -> tuple[np.ndarr
 
 
 __all__ = [
-    "dropout_error", "dropout_error_mean_square", "dropout_stability", "measure_layer_constants",
+    "dropout_error", "dropout_error_mean_square", "dropout_stability", "lemma41_heldout", "measure_layer_constants",
     "sigma_matching_cost", "two_layer_path_bound",
 ]

@@ -37,14 +37,19 @@ def test_depth_scaling_quick(tmp_path):
             assert 0 < r[f"w2_layer{l}"] <= r[f"w2_identity_layer{l}"] + 1e-12
             assert np.isfinite(r[f"E_layer{l}"]) and r[f"E_layer{l}"] > 0
         assert 0 < r["aligned_deviation_rms_max_t"] < 10
-    # one Lemma 4.1 verdict per (layer, depth); layers a network does not have are "not applicable"
+    # two Lemma 4.1 verdicts per (layer, depth): same inputs (by construction) and held-out inputs
+    # (an independent check); layers a network does not have are "not applicable"
     L = max(cfg.depths)
-    assert len(fits) == L * len(cfg.depths)
+    assert len(fits) == 2 * L * len(cfg.depths)
     for f in fits:
-        layer = int(f["claim"].removeprefix("lemma41_layer"))
+        heldout = f["claim"].startswith("lemma41_heldout_layer")
+        layer = int(f["claim"].removeprefix("lemma41_heldout_layer" if heldout else "lemma41_layer"))
         depth = int(f["setting"].removeprefix("depth="))
         assert f["verdict"] == ("consistent" if layer <= depth else "not applicable"), f
-        assert layer > depth or "holds by construction" in f["detail"]
+        tag = "independent check" if heldout else "holds by construction"
+        assert layer > depth or tag in f["detail"], f
+    for r in rows:  # the held-out sample is another sample: its E differs from the fit sample's
+        assert r["E_heldout_layer1"] != r["E_layer1"]
 
 
 def test_tightness_quick(tmp_path):
