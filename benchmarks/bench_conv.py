@@ -7,9 +7,11 @@
     float32, one BLAS thread and all of them): achieved GFLOP/s (``2 M K C_out`` per GEMM: one forward,
     two backward) against a bare GEMM of the same shape and the square-GEMM peak.
 ``epoch``
-    seconds per 60k-example MNIST-shaped epoch of a small VGG (conv 16 - pool - conv 32 - pool -
-    dense 64 - 10, batch 128, SGD, float32) extrapolated from timed steps, and the same network in
-    ``torch.nn`` on the CPU when torch is importable (``None`` otherwise).
+    seconds of ONE training epoch (timed whole, best of 3) of ``sims.cnn_matching``'s default VGG
+    (conv 8 - pool - conv 16 - pool - dense 32 - 10 on 14x14x1, 5000 images, batch 100, float32,
+    SGD momentum 0.9) in otlmc and, back to back in the same process with the same number of
+    threads (``torch.set_num_threads``), in ``torch.nn`` on the CPU when torch is installed (the
+    ``torch`` extra; otherwise one printed line says the comparison is skipped).
 ``wm_sigma``
     per conv layer of two independently trained small VGGs (synthetic class-blob images): the exact
     patch second moment against the Kronecker (``kron``), position-diagonal (``channel``) and
@@ -22,6 +24,7 @@ Run: ``python -m benchmarks.bench_conv [--quick]``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import time
@@ -29,9 +32,10 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from otlmc.conv import Conv, init_network, vgg
+from otlmc.conv import Conv, Dense, Flatten, MaxPool, ReLU, init_network, vgg
 from otlmc.conv import layers as L
 from otlmc.conv.covariance import compare_estimates, patch_moment
+from otlmc.conv.experiments import make_arch
 from otlmc.conv.matching import match
 from otlmc.conv.model import forward
 from otlmc.conv.specs import derive_spec, permute_array
@@ -39,7 +43,8 @@ from otlmc.conv.train import init_state, run_steps, train
 from otlmc.train import TrainConfig
 
 BATCH = 128
-N_EPOCH = 60_000
+#: the epoch of ``sims.cnn_matching``'s defaults: n_train images, batch_size
+EPOCH_IMAGES, EPOCH_BATCH = 5000, 100
 
 
 def _best(fn, repeats: int) -> float:
@@ -73,44 +78,74 @@ def conv_speed(threads: int, repeats: int, n: int = BATCH) -> dict:
             "forward_ms": 1e3 * t_f, "backward_ms": 1e3 * t_b}
 
 
-def _torch_epoch_seconds(n_steps: int, threads: int):
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
+def _torch_vgg(arch, torch):
+    """``torch.nn`` twin of a :func:`otlmc.conv.vgg` architecture without norms (NCHW; torch's own init)."""
     nn = torch.nn
-    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                          nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    X = torch.rand(n_steps * BATCH, 1, 28, 28)
-    y = torch.randint(0, 10, (n_steps * BATCH,))
+    mods = []
+    for info in arch.leaves:
+        lay = info.layer
+        if isinstance(lay, Conv):
+            mods.append(nn.Conv2d(info.in_shape[2], lay.out, lay.kernel, lay.stride, lay.pad))
+        elif isinstance(lay, MaxPool):
+            mods.append(nn.MaxPool2d(lay.size))
+        elif isinstance(lay, ReLU):
+            mods.append(nn.ReLU())
+        elif isinstance(lay, Flatten):  # NCHW order: a different feature order, the same cost
+            mods.append(nn.Flatten())
+        elif isinstance(lay, Dense):
+            mods.append(nn.Linear(info.in_shape[0], lay.out))
+        else:  # pragma: no cover - the benchmark builds the network itself
+            raise TypeError(type(lay).__name__)
+    return nn.Sequential(*mods)
 
-    def steps():
-        for s in range(n_steps):
+
+def _torch_epoch_s(arch, X, y, threads: int, repeats: int):
+    """Best-of-``repeats`` seconds of one epoch in torch (same data, batch, shuffle, SGD momentum 0.9)."""
+    import torch  # optional: the caller checked it is importable
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = _torch_vgg(arch, torch)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    Xt = torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2)))  # (N, C, H, W) float32
+    yt = torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(1)
+
+    def epoch():
+        order = torch.randperm(Xt.shape[0], generator=gen)
+        for s in range(0, Xt.shape[0], EPOCH_BATCH):
+            idx = order[s:s + EPOCH_BATCH]
             opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(X[s * BATCH:(s + 1) * BATCH]), y[s * BATCH:(s + 1) * BATCH])
-            loss.backward()
+            torch.nn.functional.cross_entropy(model(Xt[idx]), yt[idx]).backward()
             opt.step()
 
-    return _best(steps, 2) / n_steps * (N_EPOCH / BATCH)
+    return _best(epoch, repeats)
 
 
-def epoch_time(n_steps: int, threads: int) -> dict:
+def epoch_time(threads: int, repeats: int, *, n_images: int = EPOCH_IMAGES) -> dict:
+    """One training epoch of ``sims.cnn_matching``'s default VGG in otlmc and in torch, back to back.
+
+    The network is ``make_arch("vgg", 1.0, (14, 14, 1))`` (conv 8 - pool - conv 16 - pool - dense 32
+    - 10: the sims' default family and width on MNIST pooled to 14 x 14), ``n_images`` images (the
+    sims' ``n_train``), batch 100, float32, SGD momentum 0.9, a fresh shuffle per epoch, ``threads``
+    BLAS / torch threads on both sides. ``torch_epoch_s`` is ``None`` when torch is not installed.
+    """
     rng = np.random.default_rng(0)
-    arch = vgg(stages=((16,), (32,)), dense=(64,))
+    arch = make_arch("vgg", 1.0, (14, 14, 1))
+    X = rng.random((n_images, 14, 14, 1), dtype=np.float32)  # (N, H, W, C)
+    y = rng.integers(0, 10, n_images)
     net = init_network(arch, rng=rng, dtype=np.float32)
-    X = rng.random((n_steps * BATCH, 28, 28, 1), dtype=np.float32)
-    y = rng.integers(0, 10, n_steps * BATCH)
-    cfg = TrainConfig(optimizer="sgd", lr=0.01, batch_size=BATCH)
+    cfg = TrainConfig(optimizer="sgd", lr=0.01, batch_size=EPOCH_BATCH)
+    n_steps = -(-n_images // EPOCH_BATCH)
     with threadpool_limits(limits=threads, user_api="blas"):
-        sec = _best(lambda: run_steps(init_state(net, cfg), X, y, cfg, n_steps=n_steps, total_steps=n_steps,
-                                      rng=np.random.default_rng(1)), 2)
-    otl = sec / n_steps * (N_EPOCH / BATCH)
-    tor = _torch_epoch_seconds(n_steps, threads)
-    return {"threads": threads, "otlmc_epoch_s": otl, "torch_epoch_s": tor,
-            "torch_speedup": None if tor is None else otl / tor}
+        otl = _best(lambda: run_steps(init_state(net, cfg), X, y, cfg, n_steps=n_steps, total_steps=n_steps,
+                                      rng=np.random.default_rng(1)), repeats)
+    out = {"threads": threads, "arch": "vgg (sims default, width 1, 14x14x1)", "n_images": n_images,
+           "batch_size": EPOCH_BATCH, "otlmc_epoch_s": otl, "torch_epoch_s": None, "otlmc_over_torch": None}
+    if importlib.util.find_spec("torch") is not None:
+        tor = _torch_epoch_s(arch, X, y, threads, repeats)
+        out.update(torch_epoch_s=tor, otlmc_over_torch=otl / tor)
+    return out
 
 
 def _blob_images(rng, n, size=16, n_classes=4):
@@ -159,12 +194,30 @@ def wm_sigma(quick: bool) -> dict:
                                "B": float(np.mean(forward(B, Xe).argmax(1) == y[:200]))}}
 
 
+def report(res: dict, log=print) -> None:
+    """One line per conv timing (fraction of the GEMM peak) and per epoch timing (otlmc vs torch)."""
+    for r in res["conv"]:
+        log(f"  conv 3x3 32->32 {r['threads']} thread(s): forward {r['forward_gflops']:.1f}, backward "
+            f"{r['backward_gflops']:.1f} GFLOP/s = {r['forward_gflops'] / r['peak_gemm_gflops']:.0%} / "
+            f"{r['backward_gflops'] / r['peak_gemm_gflops']:.0%} of the 1024^2 GEMM peak "
+            f"({r['peak_gemm_gflops']:.1f}; same-shape GEMM {r['same_shape_gemm_gflops']:.1f})")
+    for r in res["epoch"]:
+        head = f"  epoch of the sims' default VGG ({r['n_images']} images, batch {r['batch_size']}, float32, SGD), " \
+               f"{r['threads']} thread(s): otlmc {r['otlmc_epoch_s']:.3f} s"
+        if r["torch_epoch_s"] is None:
+            log(head + "; torch not installed, comparison skipped (pip install -e '.[torch]')")
+        else:
+            log(head + f", torch {r['torch_epoch_s']:.3f} s, otlmc/torch {r['otlmc_over_torch']:.2f}")
+
+
 def run(quick: bool = False) -> dict:
     reps = 2 if quick else 5
-    cores = os.cpu_count() or 1
-    return {"conv": [conv_speed(t, reps, n=32 if quick else BATCH) for t in sorted({1, cores})],
-            "epoch": [epoch_time(4 if quick else 20, t) for t in sorted({1, cores})],
-            "wm_sigma": wm_sigma(quick)}
+    threads = sorted({1, os.cpu_count() or 1})
+    res = {"conv": [conv_speed(t, reps, n=32 if quick else BATCH) for t in threads],
+           "epoch": [epoch_time(t, 1 if quick else 3, n_images=1000 if quick else EPOCH_IMAGES) for t in threads]}
+    report(res)
+    res["wm_sigma"] = wm_sigma(quick)
+    return res
 
 
 def main(argv=None) -> int:

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from benchmarks import bench_conv  # noqa: E402
 from benchmarks.suite import main  # noqa: E402
 
 
@@ -40,3 +41,22 @@ def test_quick_suite_writes_sane_results(tmp_path, capsys):
         assert isinstance(res[hook], dict)
     out = capsys.readouterr().out
     assert "Summary" in out and "otlmc vs scipy" in out
+
+
+def test_conv_epoch_section_times_the_sims_vgg_and_says_when_torch_is_absent():
+    bc = bench_conv
+    r = bc.epoch_time(1, 1, n_images=200)
+    assert r["otlmc_epoch_s"] > 0 and r["batch_size"] == 100 and r["n_images"] == 200
+    lines = []
+    bc.report({"conv": [], "epoch": [r, {**r, "torch_epoch_s": None, "otlmc_over_torch": None}]}, log=lines.append)
+    assert "torch not installed, comparison skipped" in lines[1]
+    try:
+        import torch
+    except ImportError:
+        assert r["torch_epoch_s"] is None and "skipped" in lines[0]
+        return
+    assert "otlmc/torch" in lines[0] and "skipped" not in lines[0]
+    assert abs(r["otlmc_over_torch"] - r["otlmc_epoch_s"] / r["torch_epoch_s"]) < 1e-12
+    arch = bc.make_arch("vgg", 1.0, (14, 14, 1))  # the torch twin has the same parameters, shape by shape
+    twin = [tuple(p.shape) for p in bc._torch_vgg(arch, torch).parameters()]
+    assert twin == [tuple(s) for s in arch.param_shapes().values()]

@@ -13,6 +13,7 @@ from scipy.signal import correlate2d
 
 from otlmc.conv import layers as L
 from otlmc.conv import model as M
+from otlmc.conv import resnet
 
 H = 1e-6
 
@@ -208,6 +209,41 @@ def test_reset_batchnorm_gives_full_data_statistics_sequentially(rng):
         np.testing.assert_allclose(r1.buffers[f"{name}.var"], x2.var(0, ddof=1), rtol=1e-10)
     _, rec0 = M.forward(net, X, record=True)
     assert not np.allclose(rec0.norm_inputs["5.body.1"].mean((0, 1, 2)), r1.buffers["5.body.1.mean"])
+
+
+def _reset_layer_by_layer(net, X):
+    """The former reset (oracle): one full eval-mode forward over X per BatchNorm layer, in forward
+    order, each reading its layer's input with the earlier layers already reset."""
+    for name in [i.name for i in net.arch.leaves if isinstance(i.layer, M.BatchNorm)]:
+        _, rec = M.forward(net, X, record=True)
+        x2 = rec.norm_inputs[name].reshape(-1, rec.norm_inputs[name].shape[-1])  # (m, C)
+        net = net.replace(buffers={f"{name}.mean": x2.mean(0), f"{name}.var": x2.var(0, ddof=1)})
+    return net
+
+
+@pytest.mark.parametrize("arch", ["tiny", "resnet"])
+def test_one_pass_reset_equals_the_layer_by_layer_reset(rng, arch):
+    arch = _tiny_resnet("bn") if arch == "tiny" else \
+        resnet(blocks_per_stage=2, base_width=3, norm="batchnorm", input_shape=(8, 8, 2), n_classes=4)
+    net = M.init_network(arch, rng=rng)
+    # trained-looking norms: shifted and scaled, so that every layer's statistics depend on the earlier resets
+    net = net.replace({k: v + 0.5 * rng.standard_normal(v.shape) for k, v in net.params.items()
+                       if k.endswith((".gamma", ".beta"))})
+    X = rng.standard_normal((23, *arch.input_shape)) + 0.3
+    ref = _reset_layer_by_layer(net, X)
+    for bs in (5, 500):
+        out = M.reset_batchnorm(net, X, batch_size=bs)
+        assert set(out.buffers) == set(ref.buffers)
+        for k in ref.buffers:
+            np.testing.assert_allclose(out.buffers[k], ref.buffers[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    np.testing.assert_allclose(M.forward(out, X), M.forward(ref, X), rtol=1e-10, atol=1e-12)
+    # float32 networks (the trained ones) stay float32 and agree to float32 rounding
+    n32, X32 = net.astype(np.float32), X.astype(np.float32)
+    out32 = M.reset_batchnorm(n32, X32, batch_size=7)
+    ref32 = _reset_layer_by_layer(n32, X32)
+    for k in ref32.buffers:
+        assert out32.buffers[k].dtype == np.float32
+        np.testing.assert_allclose(out32.buffers[k], ref32.buffers[k], rtol=2e-4, atol=1e-5, err_msg=k)
 
 
 def test_bad_architectures_and_params_are_refused(rng):

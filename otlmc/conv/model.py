@@ -576,33 +576,48 @@ def interpolate(net_a: ConvNet, net_b: ConvNet, t: float) -> ConvNet:
                    {k: (1 - t) * v + t * net_b.buffers[k] for k, v in net_a.buffers.items()})
 
 
+def _run_reset(layers, prefix: str, xs: list, net: ConvNet, stats: dict, offset: int = 0) -> list:
+    """Eval-mode pass of ``layers`` on the chunks ``xs`` of the data in which every BatchNorm first
+    takes the mean and unbiased variance of its input over all chunks into ``stats`` and then
+    normalises with them (so the layers after it see the reset network). Other leaves run chunk by
+    chunk through :func:`_run`."""
+    for j, layer in enumerate(layers, start=offset):
+        name = f"{prefix}{j}"
+        if isinstance(layer, Residual):
+            body = _run_reset(layer.body, f"{name}.body.", xs, net, stats)
+            short = _run_reset(layer.shortcut, f"{name}.shortcut.", xs, net, stats)
+            xs = [b + c for b, c in zip(body, short)]
+        elif isinstance(layer, BatchNorm):
+            C = xs[0].shape[-1]
+            n = sum(int(np.prod(x.shape[:-1])) for x in xs)
+            mu = sum(x.reshape(-1, C).sum(axis=0) for x in xs) / n  # (C,)
+            var = sum(((x.reshape(-1, C) - mu) ** 2).sum(axis=0) for x in xs) / max(n - 1, 1)  # (C,) unbiased
+            stats[f"{name}.mean"], stats[f"{name}.var"] = mu, var
+            xs = [L.batchnorm_forward(x, net.params[f"{name}.gamma"], net.params[f"{name}.beta"], mu, var,
+                                      layer.eps, train=False)[0] for x in xs]
+        else:
+            xs = [_run([layer], prefix, x, net, False, None, None, offset=j) for x in xs]
+    return xs
+
+
 def reset_batchnorm(net: ConvNet, X, *, batch_size: int = 500) -> ConvNet:
     """BatchNorm statistics recomputed on ``X`` (the "reset" of Jordan et al., REPAIR §3).
 
-    Layer by layer in forward order: each BatchNorm's running mean and (unbiased) variance become
-    the exact statistics of its input over all of ``X``, the earlier BatchNorm layers already reset
-    (so they are the statistics the eval-mode network sees). Batches only bound memory: the result
-    does not depend on ``batch_size``. A network without BatchNorm is returned unchanged.
+    In forward order each BatchNorm's running mean and (unbiased) variance become the exact
+    statistics of its input over all of ``X``, the earlier BatchNorm layers already reset (so they
+    are the statistics the eval-mode network sees). One forward pass does it: the data goes through
+    the network layer by layer in chunks of ``batch_size`` examples, and every BatchNorm takes its
+    statistics over all chunks before it normalises them. The chunks bound the memory of the
+    im2col patches (the feature maps of all of ``X`` at one layer are held); the result does not
+    depend on ``batch_size`` beyond rounding. A network without BatchNorm is returned unchanged.
     """
     X = check_inputs(net, X)
     batch_size = check_int("batch_size", batch_size, min_value=1)
-    names = [i.name for i in net.arch.leaves if isinstance(i.layer, BatchNorm)]
-    for name in names:
-        s1 = s2 = 0.0
-        n = 0
-        for s in range(0, X.shape[0], batch_size):
-            _, rec = forward(net, X[s:s + batch_size], record=True, train=False)
-            x = rec.norm_inputs[name]  # (b, ..., C)
-            C = x.shape[-1]
-            x2 = x.reshape(-1, C)  # (m, C)
-            s1 = s1 + x2.sum(axis=0)
-            s2 = s2 + (x2 * x2).sum(axis=0)
-            n += x2.shape[0]
-        mu = s1 / n
-        var = (s2 / n - mu * mu) * (n / max(n - 1, 1))
-        xp = xp_of(mu)
-        net = net.replace(buffers={f"{name}.mean": mu, f"{name}.var": xp.maximum(var, 0.0)})
-    return net
+    if not net.arch.has_batchnorm:
+        return net
+    stats: dict = {}
+    _run_reset(net.arch.layers, "", [X[s:s + batch_size] for s in range(0, X.shape[0], batch_size)], net, stats)
+    return net.replace(buffers=stats)
 
 
 def channel_statistics(net: ConvNet, X, *, batch_size: int = 500) -> dict:
