@@ -30,8 +30,8 @@ from otlmc.plots import loglog_panel, pairs_caption, plt
 from otlmc.runner import run
 
 FERBACH = "Ferbach et al. 2024"
-#: the widest layer measured: the matrix-free matching (certified exact, O(n k) memory) at n = 131072,
-#: d = 5 takes about 2 minutes on 2 cores; nothing wider has been measured
+#: the widest layer allowed: the certified matrix-free matching (O(n k) memory) has been measured up to
+#: n = 131072 (otlmc.transport.matrixfree); one cell costs minutes there (seconds to hours by d), nothing wider was run
 MAX_WIDTH = 131072
 METRICS = {"w2_layer1": "$W_2$ of layer-1 rows (aligned)", "aligned_deviation_rms_max_t": "aligned output deviation"}
 

@@ -144,10 +144,9 @@ def test_auto_above_the_threshold_builds_no_dense_array(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("d", [2, 8])
-def test_one_cell_both_ways_at_the_memory_threshold(d):
+def test_one_cell_both_ways_at_the_memory_threshold():
     """Width DENSE_MAX_WIDTH (2 GiB dense cost matrix, four neuron blocks): the same cell both ways."""
-    _same_cell(_cell(d, DENSE_MAX_WIDTH, "dense", n_eval=100), _cell(d, DENSE_MAX_WIDTH, "matrix_free", n_eval=100))
+    _same_cell(_cell(5, DENSE_MAX_WIDTH, "dense", n_eval=100), _cell(5, DENSE_MAX_WIDTH, "matrix_free", n_eval=100))
 
 
 def test_widths_up_to_the_matrix_free_limit(tmp_path, capsys):
