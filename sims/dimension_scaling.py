@@ -4,6 +4,10 @@ Per cell (input dimension ``d``, hidden width ``n``, replicate) two random two-l
 ``d - n - n_out`` with i.i.d. rows (Ferbach et al., Assumption 6) are aligned by weight matching
 (Eq. 2); ``otlmc.pairs.pair_metrics`` records ``W_2`` of the layer-1 rows (aligned and not), the
 aligned output deviation and the two-layer path bound (docs/theory.md §6.4).
+Widths run up to ``MAX_WIDTH = 131072``: from 4096 on (``d <= 12``) the matching uses the certified
+matrix-free solver, faster there, and above 16384, where the dense cost matrix would pass 2 GiB, the
+path is also evaluated in blocks of hidden units (``otlmc.wide_pairs``): no ``n x n`` array, the
+same permutation, hence the same ``W_2``, as the dense path.
 
 Claims, per ``d``: ``W_2`` follows the regime law of ``otlmc.theory.wasserstein_rate``
 (docs/theory.md §1) — ``n^{-1/2} (log log n)^{1/2}`` at ``d = 1`` (modelled as the equivalent
@@ -26,6 +30,9 @@ from otlmc.plots import loglog_panel, pairs_caption, plt
 from otlmc.runner import run
 
 FERBACH = "Ferbach et al. 2024"
+#: the widest layer allowed: the certified matrix-free matching (O(n k) memory) has been measured up to
+#: n = 131072 (otlmc.transport.matrixfree); one cell costs minutes there (seconds to hours by d), nothing wider was run
+MAX_WIDTH = 131072
 METRICS = {"w2_layer1": "$W_2$ of layer-1 rows (aligned)", "aligned_deviation_rms_max_t": "aligned output deviation"}
 
 
@@ -33,7 +40,8 @@ METRICS = {"w2_layer1": "$W_2$ of layer-1 rows (aligned)", "aligned_deviation_rm
 class Config:
     dims: tuple = param((1, 2, 3, 5, 8, 12, 20), "input dimensions d (rows of layer 1 live in R^d)", min=1,
                         quick=(1, 2, 5, 12), axis="d")
-    widths: tuple = param((16, 32, 64, 128, 256, 512, 1024, 2048, 4096), "hidden widths to sweep", min=3,
+    widths: tuple = param((16, 32, 64, 128, 256, 512, 1024, 2048, 4096), "hidden widths to sweep (above "
+                          "16384 the matching and the path run matrix-free, otlmc.wide_pairs)", min=3, max=MAX_WIDTH,
                           quick=(16, 32, 64, 128), axis="width")
     replicates: int = param(10, "pairs of networks per (d, width)", min=2, quick=3)
     dist: str = param("gaussian", "law of the weight entries", choices=WEIGHT_LAWS)
