@@ -199,20 +199,32 @@ def _html(md: list[str]) -> str:
             "<body style='font-family:sans-serif'>" + "\n".join(body) + "</body></html>\n")
 
 
-def readme_block(run_dir, sims: Sequence[str]) -> str:
-    """The README's theorem table: one section per sim (in ``sims`` order) from its committed verdicts."""
-    lines = [README_START, ""]
+def readme_block(run_dir, sims: Sequence[str], *, link_dir: str | None = None,
+                 markers: tuple[str, str] = (README_START, README_END)) -> str:
+    """The README's theorem table: one section per sim (in ``sims`` order) from its committed verdicts.
+
+    ``link_dir`` is the run folder as the README links it (default: the folder's own name);
+    ``markers`` the comment lines that delimit the block.
+    """
+    lines = [markers[0], ""]
+    link = Path(run_dir).name if link_dir is None else link_dir
     for sim in sims:
         verdicts = read_verdicts(run_dir, sim)
         meta_path = Path(run_dir) / f"{sim}.json"
         if not verdicts or not meta_path.is_file():
             continue
         meta = json.loads(meta_path.read_text())
-        lines += [f"#### `python -m sims.{sim}` — [figure]({Path(run_dir).name}/{sim}.png), "
-                  f"{meta.get('n_rows', '?')} rows, {meta.get('wall_seconds', 0):.0f} s on "
-                  f"{meta.get('cpu_count', '?')} cores ({counts(verdicts)})", "",
+        reused = meta.get("cells_reused", 0)
+        timing = f"{meta.get('wall_seconds', 0):.0f} s on {meta.get('cpu_count', '?')} cores"
+        if reused:  # the table was rebuilt from stored cells: say what computing them took
+            table = Path(run_dir) / f"{sim}.csv"
+            spent = sum(float(r.get("cell_seconds") or 0.0) for r in read_csv(table)) if table.is_file() else 0.0
+            timing += (f", {reused} of {meta.get('n_cells', '?')} cells read back from the run's store "
+                       f"(computing the cells took {spent / 60:.0f} min)")
+        lines += [f"#### `python -m sims.{sim}` — [figure]({link}/{sim}.png), "
+                  f"{meta.get('n_rows', '?')} rows, {timing} ({counts(verdicts)})", "",
                   *claims_table(verdicts, with_sim=False), ""]
-    return "\n".join(lines + [README_END])
+    return "\n".join(lines + [markers[1]])
 
 
 def replace_block(text: str, block: str, start: str = README_START, end: str = README_END) -> str:

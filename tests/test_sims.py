@@ -105,17 +105,24 @@ def test_bad_flags_end_in_one_line_naming_the_flag(name, tmp_path, capsys):
     assert not (tmp_path / f"{name}.csv").exists()
 
 
-@pytest.mark.parametrize("name", SIMS)
-def test_committed_verdicts_are_what_the_claims_give_on_the_committed_table(name):
-    """figures/<sim>_fits.csv is exactly the claims engine's output on figures/<sim>.csv."""
-    if not (FIGURES / f"{name}.json").is_file():
+# every committed run: figures/<sim>.*, the further paper rows in figures/paper_rows/<experiment>/ and the
+# large-width runs in figures/large/<sim>.*
+COMMITTED = [(name, FIGURES) for name in SIMS] + [
+    ("papers", d) for d in sorted((FIGURES / "paper_rows").glob("*")) if (d / "papers.json").is_file()] + [
+    (name, FIGURES / "large") for name in SIMS if (FIGURES / "large" / f"{name}.json").is_file()]
+
+
+@pytest.mark.parametrize("name, runs", COMMITTED, ids=[f"{n}:{r.relative_to(ROOT)}" for n, r in COMMITTED])
+def test_committed_verdicts_are_what_the_claims_give_on_the_committed_table(name, runs):
+    """<run>/<sim>_fits.csv is exactly the claims engine's output on <run>/<sim>.csv."""
+    if not (runs / f"{name}.json").is_file():
         pytest.skip(f"no committed run of {name}")
     sim = load(name)
-    meta = json.loads((FIGURES / f"{name}.json").read_text())
+    meta = json.loads((runs / f"{name}.json").read_text())
     cfg = config_from_meta(sim, meta)
-    fresh = [v.row() for v in evaluate_all(sim.claims(cfg), read_csv(FIGURES / f"{name}.csv"), sim=name,
+    fresh = [v.row() for v in evaluate_all(sim.claims(cfg), read_csv(runs / f"{name}.csv"), sim=name,
                                            root_seed=meta["root_seed"])]
-    stored = read_verdicts(FIGURES, name)
+    stored = read_verdicts(runs, name)
     assert len(fresh) == len(stored)
     for a, b in zip(fresh, stored):
         for k, v in a.items():
