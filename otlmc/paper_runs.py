@@ -339,11 +339,15 @@ def point_row(row: str, point: float, pairs: Sequence[Mapping]) -> dict:
 def measured(row: str, table: Sequence[Mapping]) -> dict:
     """``{registry name: otlmc value}`` of ``row`` from a run's table (one row per sweep point).
 
-    Point-suffixed names take their point's mean over pairs; names without a suffix measured at
-    several points (Fig. 1(b)'s dimensions over the learning rates) take the mean over the points.
+    Point-suffixed names take their point's mean over pairs. A name without a suffix measured at
+    several points (Fig. 1(b)'s dimensions over the learning rates) is a claim about every point,
+    as the claims engine judges it: it takes the point farthest outside (or least inside) the
+    accepted interval, so the table and the verdict file can never disagree; a trend-only name
+    (no interval) takes the mean over the points.
     """
     r = get_row(row)
     names, out, multi = set(r.names), {}, {}
+    intervals = {tg.name: tg.interval(r.tolerance) for tg in r.targets}
     for t in table:
         for k, v in t.items():
             if ":" in k or v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -352,7 +356,11 @@ def measured(row: str, table: Sequence[Mapping]) -> dict:
             if name in names:
                 multi.setdefault(name, []).append(float(v))
     for name, vals in multi.items():
-        out[name] = float(np.mean(vals))
+        if name in intervals and len(vals) > 1:
+            low, high = intervals[name]
+            out[name] = max(vals, key=lambda x: max(low - x, x - high) / max(high - low, 1e-300))
+        else:
+            out[name] = float(np.mean(vals))
     return out
 
 

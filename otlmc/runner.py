@@ -83,10 +83,21 @@ def _draw(sim: Sim, rows, cfg, verdicts, stem: Path) -> None:
         save(sim.plot(rows, cfg, verdicts), stem)
 
 
+def _write_tables(sim: Sim, rows, cfg, out: Path) -> None:
+    """The sim's derived tables (``sim.tables``) beside the run: CSVs, or text written as given."""
+    for suffix, extra in (sim.tables(rows, cfg) if sim.tables else {}).items():
+        if isinstance(extra, str):  # a text table (e.g. suffix "comparison.md"), written as given
+            atomic_write_text(out / f"{sim.name}_{suffix}", extra)
+        else:
+            write_csv(extra, out / f"{sim.name}_{suffix}.csv")
+
+
 def _plot_only(sim: Sim, run_dir) -> int:
-    """Judge the stored table again with the sim's current claims, then redraw (nothing is recomputed)."""
+    """Judge the stored table again with the sim's current claims, rederive its tables, then redraw
+    (nothing is recomputed)."""
     rows, meta, _ = load_run(sim, run_dir)
     cfg = config_from_meta(sim, meta)
+    _write_tables(sim, rows, cfg, Path(run_dir))
     verdicts = evaluate_all(sim.claims(cfg) if sim.claims else [], rows, sim=sim.name,
                             root_seed=meta["root_seed"])
     fits = verdict_rows(verdicts)
@@ -219,11 +230,7 @@ def _run(sim: Sim, argv: list[str]) -> int:
     rows = res.rows
     write_csv(rows, out / f"{sim.name}.csv")
     write_parquet(rows, out / f"{sim.name}.parquet")
-    for suffix, extra in (sim.tables(rows, cfg) if sim.tables else {}).items():
-        if isinstance(extra, str):  # a text table (e.g. suffix "comparison.md"), written as given
-            atomic_write_text(out / f"{sim.name}_{suffix}", extra)
-        else:
-            write_csv(extra, out / f"{sim.name}_{suffix}.csv")
+    _write_tables(sim, rows, cfg, out)
     verdicts = evaluate_all(sim.claims(cfg) if sim.claims else [], rows, sim=sim.name, root_seed=args.seed)
     fits = verdict_rows(verdicts)
     if fits:

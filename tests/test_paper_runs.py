@@ -207,3 +207,19 @@ def test_tiny_ferbach_on_mnist_learns_and_aligns(mnist_cache):
     assert out["midpoint_loss/endpoints"] < 0.6  # chance is log 10 = 2.30
     assert out["midpoint_loss/am"] < out["midpoint_loss_unaligned"]
     assert out["midpoint_loss/wm_ours"] < out["midpoint_loss_unaligned"]
+
+
+def test_a_value_claimed_at_every_point_is_judged_at_every_point_in_the_table_too():
+    """Fig. 1(b)'s dimension ranges hold at every rate: one rate outside makes both the claim and the
+    comparison table say so, even when the mean over the rates is inside (the committed full run had
+    Dim(E[HH^T]) = 1.78 at lr 1e-4 with a mean of 2.5 over the rates: the table said 'agrees' and the
+    claim 'inconsistent')."""
+    vals = {lr: {"dim/wm_naive": 250.0, "dim/wm_ours": 3.0, "dim/am": 1.5 if k == 0 else 4.0}
+            for k, lr in enumerate(P.FERBACH_LRS)}
+    table = _table(vals)
+    verdicts = {x.claim: x for x in evaluate_all(SIM.claims(Config()), table, sim="papers")}
+    assert verdicts["ferbach-fig1b-dims:dim/am"].verdict == "inconsistent"
+    assert verdicts["ferbach-fig1b-dims:dim/wm_ours"].verdict == "consistent"
+    res = {t.name: t for t in P.compare(P.get_row("ferbach-fig1b-dims"), R.measured("ferbach-fig1b-dims", table)).targets}
+    assert res["dim/am"].within is False and res["dim/am"].measured == 1.5
+    assert res["dim/wm_ours"].within is True and res["dim/wm_naive"].within is True
