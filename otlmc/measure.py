@@ -68,6 +68,20 @@ def _ts(t) -> tuple[np.ndarray, bool]:
     return check_t_grid(t), False
 
 
+def check_two_layer_pair(net_a: MLP, net_b: MLP, X, what: str) -> np.ndarray:
+    """``X`` as a checked ``(N, m_0)`` array for two same-architecture one-hidden-layer networks.
+
+    ``what`` names the caller in the error (``"the two-layer path bound"``).
+    """
+    check_same_architecture(net_a, net_b)
+    if net_a.n_hidden != 1:
+        raise ValueError(f"{what} needs one hidden layer, got {net_a.n_hidden}.")
+    X = check_array("X", to_numpy(X), ndim=2)
+    if X.shape[1] != net_a.widths[0]:
+        raise ValueError(f"X has {X.shape[1]} columns, the networks take {net_a.widths[0]} inputs.")
+    return X
+
+
 def two_layer_path_bound(net_a: MLP, net_b: MLP, X, t) -> tuple[np.ndarray, np.ndarray]:
     """Both sides of the two-layer path bound (docs/theory.md §6.4), per input, output and ``t``.
 
@@ -88,12 +102,7 @@ def two_layer_path_bound(net_a: MLP, net_b: MLP, X, t) -> tuple[np.ndarray, np.n
     -------
     lhs, rhs : ``(N, m_out)`` for a scalar ``t``, ``(T, N, m_out)`` for a grid.
     """
-    check_same_architecture(net_a, net_b)
-    if net_a.n_hidden != 1:
-        raise ValueError(f"the two-layer path bound needs one hidden layer, got {net_a.n_hidden}.")
-    X = check_array("X", to_numpy(X), ndim=2)
-    if X.shape[1] != net_a.widths[0]:
-        raise ValueError(f"X has {X.shape[1]} columns, the networks take {net_a.widths[0]} inputs.")
+    X = check_two_layer_pair(net_a, net_b, X, "the two-layer path bound")
     ts, scalar = _ts(t)
     Wa, Wb = (to_numpy(n.weights[0]) for n in (net_a, net_b))  # (m, m_0)
     ba, bb = (to_numpy(n.biases[0]) for n in (net_a, net_b))  # (m,)
@@ -342,6 +351,6 @@ def dropout_stability(W, keep, X, *, activation: str = "relu") -> tuple[np.ndarr
 
 
 __all__ = [
-    "dropout_error", "dropout_error_mean_square", "dropout_stability", "lemma41_heldout", "measure_layer_constants",
+    "check_two_layer_pair", "dropout_error", "dropout_error_mean_square", "dropout_stability", "lemma41_heldout", "measure_layer_constants",
     "sigma_matching_cost", "two_layer_path_bound",
 ]

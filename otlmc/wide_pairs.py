@@ -48,7 +48,8 @@ import numpy as np
 from ._validation import check_array, check_int, check_t_grid
 from .activations import activate
 from .backend import to_numpy
-from .networks import MLP, check_same_architecture
+from .measure import check_two_layer_pair
+from .networks import MLP
 from .transport import match_clouds, match_rows
 
 __all__ = ["DENSE_MAX_WIDTH", "FAST_MAX_DIM", "FAST_MIN_WIDTH", "NEURON_BLOCK", "deviation_rms",
@@ -136,12 +137,7 @@ def two_layer_path_blocked(net_a: MLP, net_b: MLP, X, ts, *, block: int = NEURON
     gap : ndarray, shape (N, m_out)
         ``sum_i (|V^A_{ki}| + |V^B_{ki}|) |z^A_i(x) - z^B_i(x)|``.
     """
-    check_same_architecture(net_a, net_b)
-    if net_a.n_hidden != 1:
-        raise ValueError(f"the blocked path evaluation needs one hidden layer, got {net_a.n_hidden}.")
-    X = check_array("X", to_numpy(X), ndim=2)
-    if X.shape[1] != net_a.widths[0]:
-        raise ValueError(f"X has {X.shape[1]} columns, the networks take {net_a.widths[0]} inputs.")
+    X = check_two_layer_pair(net_a, net_b, X, "the blocked path evaluation")
     ts = check_t_grid(ts)
     if ts[0] != 0.0 or ts[-1] != 1.0:
         raise ValueError("ts must start at 0 (network A) and end at 1 (network B).")
