@@ -25,6 +25,12 @@ def mean_ci(rows: Sequence[Mapping], x: str, y: str):
     return levels, mean, 1.96 * sem
 
 
+def layer_curve(ax, rows: Sequence[Mapping], prefix: str, layers, *, fmt: str = "o-", scale: float = 1.0, **kw):
+    """Mean ± sd over replicates of the columns ``<prefix>_layer<l>`` against the layers ``l``."""
+    ms = [column(rows, f"{prefix}_layer{l}") for l in layers]  # (replicates,) per layer
+    ax.errorbar(layers, [scale * m.mean() for m in ms], yerr=[scale * m.std() for m in ms], fmt=fmt, capsize=2, **kw)
+
+
 def fit_label(verdicts: Sequence[Mapping], metric: str, setting: str = "all") -> str:
     """Legend text of a metric's verdict (``fit n^-0.200 [..]: consistent``), or "" without one.
 

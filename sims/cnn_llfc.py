@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from otlmc.barrier import t_grid
 from otlmc.claims import Claim
 from otlmc.conv import derive_spec, init_network
-from otlmc.conv.experiments import ARCHS, DATA, endpoints, feature_row, layer_names, load_images, make_arch, path_row
+from otlmc.conv.experiments import (ARCHS, DATA, check_image_sims, endpoints, feature_row, image_shape, layer_names,
+                                   load_images, make_arch, path_row)
 from otlmc.conv.matching import align
 from otlmc.conv.train import spawn, train
 from otlmc.declare import Sim, param
-from otlmc.plots import plt
-from otlmc.realnet import check_path_sizes
+from otlmc.plots import layer_curve, plt
 from otlmc.runner import run
-from otlmc.tables import column
 from otlmc.train import TrainConfig
 
 ZHOU = "Zhou et al. 2023"
@@ -35,7 +34,6 @@ PAIRS = ("spawn", "independent", "wm", "am")
 LABELS = {"spawn": "spawned, no alignment", "independent": "independent, no alignment",
           "wm": "independent + Re-Basin WM", "am": "independent + AM"}
 COLORS = {"spawn": "C0", "independent": "C7", "wm": "C1", "am": "C2"}
-SIZE = {"mnist": 28, "synthetic": 28, "cifar10": 32}
 
 
 @dataclass(frozen=True)
@@ -63,9 +61,7 @@ class Config:
 
 
 def check(cfg: Config) -> None:
-    check_path_sizes(cfg)
-    if SIZE[cfg.data] % cfg.downsample:
-        raise ValueError(f"--downsample == {cfg.downsample} does not divide the {cfg.data} image size {SIZE[cfg.data]}.")
+    check_image_sims(cfg)
     steps = cfg.epochs * -(-cfg.n_train // cfg.batch_size)
     if cfg.spawn_steps > steps:
         raise ValueError(f"--spawn-steps == {cfg.spawn_steps} exceeds the run's {steps} steps (--epochs x batches).")
@@ -98,7 +94,7 @@ def cell(cfg: Config, params: dict, streams: dict) -> dict:
 def claims(cfg: Config) -> list[Claim]:
     """Per arch and layer: spawned / aligned < unaligned in 1 - cos (LLFC) and in Dist_com (sign test over replicates)."""
     out = []
-    shape = (SIZE[cfg.data] // cfg.downsample,) * 2 + ((3,) if cfg.data == "cifar10" else (1,))
+    shape = image_shape(cfg.data, cfg.downsample)
     for a in cfg.archs:
         llfc_layers, com_layers = layer_names(_arch(cfg, a, shape))
         keep = (lambda a: lambda r: r["arch"] == a and max(r["error_a"], r["error_spawn_endpoint"],
@@ -125,9 +121,8 @@ def plot(rows, cfg: Config, verdicts):
         for p in PAIRS:
             for j, key, n, fmt in ((0, "llfc", n_llfc, "o-"), (0, "baseline", n_llfc, "s:"), (1, "coef", n_llfc, "o-"),
                                    (2, "dist_com", n_com, "o-")):
-                ms = [column(sub, f"{p}_{key}_layer{l}") for l in range(1, n + 1)]  # (replicates,) per layer
-                ax[i, j].errorbar(range(1, n + 1), [m.mean() for m in ms], yerr=[m.std() for m in ms], fmt=fmt,
-                                  color=COLORS[p], capsize=2, ms=4, label=LABELS[p] if fmt == "o-" else None)
+                layer_curve(ax[i, j], sub, f"{p}_{key}", range(1, n + 1), fmt=fmt, color=COLORS[p], ms=4,
+                            label=LABELS[p] if fmt == "o-" else None)
         ok = [v for v in verdicts if v["claim"].startswith(a + "_")]
         n_ok = sum(v["verdict"] == "consistent" for v in ok)
         for j, (ylabel, title, log) in enumerate(((r"$1-\cos_{1/2}$ (dotted: baseline $1-\cos(f_A,f_B)$)",

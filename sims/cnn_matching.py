@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from otlmc.barrier import t_grid
 from otlmc.claims import Claim
-from otlmc.conv.experiments import ARCHS, DATA, METHODS, PERM_TOL, load_images, make_arch, matching_pair, sigma_table
+from otlmc.conv.experiments import (ARCHS, DATA, METHODS, PERM_TOL, check_image_sims, load_images, make_arch,
+                                   matching_pair, sigma_table)
 from otlmc.declare import Sim, param
 from otlmc.plots import mean_ci, plt
-from otlmc.realnet import check_path_sizes
 from otlmc.runner import run
 from otlmc.train import TrainConfig
 
@@ -32,7 +32,6 @@ LABELS = {"identity": "no alignment", "wm_naive": "naive WM", "wm_ours": "WM our
 COLORS = {"identity": "C7", "wm_naive": "C3", "wm_ours": "C0", "wm_ours_kron": "C9", "wm_ours_channel": "C4",
           "am": "C2", "rebasin": "C1"}
 WIDTH_METHODS = ("wm_ours", "am")
-SIZE = {"mnist": 28, "synthetic": 28, "cifar10": 32}
 
 
 @dataclass(frozen=True)
@@ -58,12 +57,6 @@ class Config:
     t_points: int = param(5, "t-grid size (odd: t = 1/2 on the grid)", min=3, quick=3)
     trained_error: float = param(0.5, "a pair counts as trained when both endpoints' test error is below this; "
                                  "untrained pairs get no verdict", min=0.0, max=1.0, identity=False)
-
-
-def check(cfg: Config) -> None:
-    check_path_sizes(cfg)
-    if SIZE[cfg.data] % cfg.downsample:
-        raise ValueError(f"--downsample == {cfg.downsample} does not divide the {cfg.data} image size {SIZE[cfg.data]}.")
 
 
 def cell(cfg: Config, params: dict, streams: dict) -> dict:
@@ -153,7 +146,7 @@ def plot(rows, cfg: Config, verdicts):
     return fig
 
 
-SIM = Sim("cnn_matching", __doc__, Config, cell, claims=claims, plot=plot, check=check, tables=tables,
+SIM = Sim("cnn_matching", __doc__, Config, cell, claims=claims, plot=plot, check=check_image_sims, tables=tables,
           streams=("init_a", "init_b", "order_a", "order_b", "rebasin",
                    "ref_init_a", "ref_init_b", "ref_order_a", "ref_order_b"))
 

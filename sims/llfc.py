@@ -22,7 +22,7 @@ from otlmc.claims import Claim
 from otlmc.declare import Sim, param
 from otlmc.matching import match
 from otlmc.networks import permute
-from otlmc.plots import plt
+from otlmc.plots import layer_curve, plt
 from otlmc.realnet import DATA, feature_row, load_data
 from otlmc.runner import run
 from otlmc.tables import column
@@ -101,25 +101,19 @@ def claims(cfg: Config) -> list[Claim]:
     return out
 
 
-def _layer_curve(a, rows, key, layers, p, fmt="o-", scale=1.0, **kw):
-    ms = [column(rows, f"{p}_{key}_layer{l}") for l in layers]  # (replicates,) per layer
-    a.errorbar(layers, [scale * m.mean() for m in ms], yerr=[scale * m.std() for m in ms], fmt=fmt,
-               color=COLORS[p], capsize=2, **kw)
-
-
 def plot(rows, cfg: Config, verdicts):
     L = cfg.depth
     fig, ax = plt.subplots(2, 2, figsize=(13, 9.5))
     layers = np.arange(1, L + 2)
     names = [f"FC{l}" for l in range(1, L + 1)] + ["logits"]
     for p in PAIRS:
-        _layer_curve(ax[0, 0], rows, "llfc", layers, p, label=LABELS[p] + r": $1-\cos_{1/2}$")
-        _layer_curve(ax[0, 0], rows, "baseline", layers, p, fmt="s:", alpha=0.7)
+        layer_curve(ax[0, 0], rows, f"{p}_llfc", layers, color=COLORS[p], label=LABELS[p] + r": $1-\cos_{1/2}$")
+        layer_curve(ax[0, 0], rows, f"{p}_baseline", layers, color=COLORS[p], fmt="s:", alpha=0.7)
         for key, ls in (("dist_com", "-"), ("dist_w", "--"), ("dist_h", ":")):
-            _layer_curve(ax[0, 1], rows, key, layers[1:], p, fmt="o" + ls, ms=4,
+            layer_curve(ax[0, 1], rows, f"{p}_{key}", layers[1:], color=COLORS[p], fmt="o" + ls, ms=4,
                          label=LABELS[p] if key == "dist_com" else None)
-        _layer_curve(ax[1, 0], rows, "dist_sigma", layers[:-1], p, label=LABELS[p])
-        _layer_curve(ax[1, 1], rows, "stitch_error", layers[:-1], p, scale=100, label=LABELS[p])
+        layer_curve(ax[1, 0], rows, f"{p}_dist_sigma", layers[:-1], color=COLORS[p], label=LABELS[p])
+        layer_curve(ax[1, 1], rows, f"{p}_stitch_error", layers[:-1], color=COLORS[p], scale=100, label=LABELS[p])
     ax[0, 0].plot([], [], "ks:", alpha=0.7, label=r"dotted: baseline $1-\cos(f_A, f_B)$")
     for ls, lab in (("-", r"$\mathrm{Dist}_{com}$"), ("--", r"$\mathrm{Dist}_W$"), (":", r"$\mathrm{Dist}_H$")):
         ax[0, 1].plot([], [], "k" + ls, label=lab)

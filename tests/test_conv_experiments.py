@@ -156,3 +156,16 @@ def test_load_images_pools_and_rejects_a_bad_factor():
     np.testing.assert_allclose(X14[:, 0, 0, 0], X28[:, :2, :2, 0].mean(axis=(1, 2)), rtol=1e-6)
     with pytest.raises(ValueError, match="downsample"):
         load_images("synthetic", 20, 10, 3)
+
+
+def test_image_shape_and_the_cnn_sims_shared_check():
+    from types import SimpleNamespace
+
+    from otlmc.conv.experiments import check_image_sims, image_shape
+    assert image_shape("mnist", 2) == (14, 14, 1) and image_shape("cifar10", 4) == (8, 8, 3)
+    ok = SimpleNamespace(data="cifar10", downsample=4, t_points=5, n_match=10, n_train=20)
+    check_image_sims(ok)
+    with pytest.raises(ValueError, match=r"^--downsample == 3 does not divide the mnist image size 28\.$"):
+        check_image_sims(SimpleNamespace(**{**vars(ok), "data": "mnist", "downsample": 3}))
+    with pytest.raises(ValueError, match="--t-points == 4, must be odd"):
+        check_image_sims(SimpleNamespace(**{**vars(ok), "t_points": 4}))

@@ -18,7 +18,7 @@ from .._validation import check_choice, check_int
 from ..backend import to_numpy
 from ..barrier import barrier_values
 from ..cifar import load_cifar10
-from ..realnet import load_data
+from ..realnet import check_path_sizes, load_data
 from ..train import TrainConfig
 from .covariance import compare_estimates
 from .families import resnet, vgg
@@ -30,6 +30,8 @@ from .specs import derive_spec
 from .train import train
 
 DATA = ("mnist", "synthetic", "cifar10")
+#: side of the square images of each data source, before downsampling
+IMAGE_SIZE = {"mnist": 28, "synthetic": 28, "cifar10": 32}
 ARCHS = ("vgg", "vgg_bn", "resnet_ln", "resnet_bn")
 #: methods of ``sims.cnn_matching``: name -> (method of :func:`otlmc.conv.matching.match`, keyword arguments)
 METHODS = {"identity": ("identity", {}), "wm_naive": ("wm_naive", {}), "wm_ours": ("wm_ours", {"estimate": "exact"}),
@@ -65,6 +67,22 @@ def load_images(data: str, n_train: int, n_test: int, downsample: int = 1, cifar
             a = np.ascontiguousarray(a, dtype=np.float32)  # (N, H', W', C)
         out.append(a)
     return tuple(out)
+
+
+def image_shape(data: str, downsample: int) -> tuple[int, int, int]:
+    """``(H, W, C)`` of ``data``'s images after average-pooling by ``downsample``."""
+    check_choice("data", data, DATA)
+    side = IMAGE_SIZE[data] // check_int("downsample", downsample, min_value=1)
+    return side, side, 3 if data == "cifar10" else 1
+
+
+def check_image_sims(cfg) -> None:
+    """Cross-field checks shared by the CNN sims: those of :func:`otlmc.realnet.check_path_sizes`, and
+    ``--downsample`` dividing the image size of ``--data``."""
+    check_path_sizes(cfg)
+    if IMAGE_SIZE[cfg.data] % cfg.downsample:
+        raise ValueError(f"--downsample == {cfg.downsample} does not divide the {cfg.data} image size "
+                         f"{IMAGE_SIZE[cfg.data]}.")
 
 
 def make_arch(name: str, width_multiplier: float, input_shape, *, base_width: int = 8,
@@ -267,6 +285,6 @@ def feature_row(net_a: ConvNet, net_b: ConvNet, X, *, X_stats, prefix: str) -> d
     return row
 
 
-__all__ = ["ARCHS", "DATA", "METHODS", "PERM_TOL", "SIGMA_ESTIMATES", "dimension_row", "endpoints",
+__all__ = ["ARCHS", "DATA", "IMAGE_SIZE", "check_image_sims", "image_shape", "METHODS", "PERM_TOL", "SIGMA_ESTIMATES", "dimension_row", "endpoints",
            "feature_row", "layer_names", "load_images", "make_arch", "matching_pair", "matching_row", "path_row",
            "permutation_deviation", "sigma_row", "sigma_table", "train_one"]
