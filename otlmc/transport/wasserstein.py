@@ -68,7 +68,12 @@ def sq_distances(X, Y):
     n, d = X.shape
     m = Y.shape[0]
     if xp is np and _nb is not None and d <= DIRECT_MAX_D and n and m and d:
-        return _direct_sq(np.ascontiguousarray(X), np.ascontiguousarray(Y.T))  # (n, m)
+        # the output is allocated by numpy, which asks the kernel for transparent huge pages on
+        # large arrays; numba's own allocator does not, and 4 KiB page faults then cost as much
+        # as the arithmetic (n = 4096, d = 2: 48 ms against 25 ms)
+        D = np.empty((n, m))  # (n, m)
+        _direct_sq(np.ascontiguousarray(X), np.ascontiguousarray(Y.T), D)
+        return D
     centre = (X.sum(0) + Y.sum(0)) / max(n + m, 1)  # (d,) mean of the union
     Xc, Yc = X - centre, Y - centre  # (n, d), (m, d) exact differences for nearby points
     nx, ny = (Xc * Xc).sum(1), (Yc * Yc).sum(1)  # (n,), (m,)
@@ -222,11 +227,10 @@ if _nb is not None:
     _jit = _nb.njit(cache=True, nogil=True)
 
     @_jit
-    def _direct_sq(X, YT):
-        """``D[i, j] = sum_k (X[i, k] - YT[k, j])^2`` (n, m), row by row (each row stays in cache)."""
+    def _direct_sq(X, YT, D):
+        """Write ``D[i, j] = sum_k (X[i, k] - YT[k, j])^2`` into ``D`` (n, m), row by row (each row stays in cache)."""
         n, d = X.shape
         m = YT.shape[1]
-        D = np.empty((n, m))
         for i in range(n):
             row = D[i]
             x0 = X[i, 0]
