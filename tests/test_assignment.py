@@ -23,6 +23,13 @@ def seed(request) -> int:
     return request.param
 
 
+@pytest.fixture
+def sparse_path(monkeypatch):
+    """Every square problem from ``DENSE_MIN_N`` on goes to the sparse solver (it starts at
+    ``SPARSE_MIN_N`` otherwise), so its machinery is tested at sizes that run fast."""
+    monkeypatch.setattr(asg, "SPARSE_MIN_N", asg.DENSE_MIN_N)
+
+
 def regime_cost(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """The cost matrices of the issue's table (plus the low-dimensional weight-matching form)."""
     if name.startswith("gauss"):
@@ -59,12 +66,39 @@ def assert_optimal(C, perm, maximize=False, info=None):
 
 @pytest.mark.parametrize("regime", REGIMES)
 @pytest.mark.parametrize("n", [256, 700])
-def test_sparse_path_matches_scipy_on_every_regime(regime, n, seed):
+def test_sparse_path_matches_scipy_on_every_regime(regime, n, seed, sparse_path):
     C = regime_cost(regime, n, np.random.default_rng([seed, n]))
     perm, info = linear_assignment(C, return_info=True)
     assert info["method"] == "sparse", info  # the certified sparse solver answered, not the fallback
     assert info["gap"] <= info["tol"] and info["worst"] <= info["tol"]
     assert_optimal(C, perm, info=info)
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+@pytest.mark.parametrize("n", [asg.DENSE_MIN_N, 100, 256, asg.SPARSE_MIN_N - 1])
+def test_dense_path_matches_scipy_on_every_regime(regime, n, seed):
+    C = regime_cost(regime, n, np.random.default_rng([seed, n, 3]))
+    perm, info = linear_assignment(C, return_info=True)
+    assert info["method"] == "dense", info  # certified, not the fallback
+    assert info["gap"] <= info["tol"] and info["worst"] <= info["tol"]
+    assert_optimal(C, perm, info=info)
+
+
+def test_wrong_dense_answer_is_rejected_and_scipy_answers(monkeypatch):
+    """An uncertified dense result is never returned: swap two matches, expect scipy's optimum."""
+    real = asg.solve_dense
+
+    def corrupted(R, arr_factor):
+        r2c, v = real(R, arr_factor)
+        r2c = r2c.copy()
+        r2c[[0, 1]] = r2c[[1, 0]]  # still a permutation, no longer optimal
+        return r2c, v
+
+    monkeypatch.setattr(asg, "solve_dense", corrupted)
+    C = regime_cost("gauss16", 200, np.random.default_rng(0))
+    perm, info = linear_assignment(C, return_info=True)
+    assert info["method"] == "scipy" and info["reason"] == "dense not certified", info
+    assert_optimal(C, perm)
 
 
 @pytest.mark.parametrize("regime", ("gauss2", "uniform2", "wm6"))
@@ -123,7 +157,7 @@ def test_hub_columns_need_the_column_lists():
     assert abs(C[np.arange(500), perm].sum() - sorted_cost) <= 1e-9 * abs(sorted_cost)
 
 
-def test_wrong_sparse_answer_is_rejected_and_scipy_answers(monkeypatch):
+def test_wrong_sparse_answer_is_rejected_and_scipy_answers(monkeypatch, sparse_path):
     """An uncertified result is never returned: corrupt the sparse solver, expect scipy's optimum."""
     real = asg._sparse_ssp
 
@@ -142,7 +176,7 @@ def test_wrong_sparse_answer_is_rejected_and_scipy_answers(monkeypatch):
     assert_optimal(C, perm)
 
 
-def test_round_limit_falls_back_to_scipy(monkeypatch):
+def test_round_limit_falls_back_to_scipy(monkeypatch, sparse_path):
     monkeypatch.setattr(asg, "MAX_ROUNDS", 1)
     monkeypatch.setattr(asg, "K_START", 1)
     C = regime_cost("gauss2", 400, np.random.default_rng(0))
@@ -151,7 +185,7 @@ def test_round_limit_falls_back_to_scipy(monkeypatch):
     assert_optimal(C, perm)
 
 
-def test_certificate_weak_duality_and_rejection(seed):
+def test_certificate_weak_duality_and_rejection(seed, sparse_path):
     rng = np.random.default_rng(seed)
     C = regime_cost("gauss16", 300, rng)
     opt = scipy_cost(C)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 import otlmc.transport.assignment as asg
-from otlmc.transport.assignment import SPARSE_MIN_N, linear_assignment
+from otlmc.transport.assignment import DENSE_MIN_N, SPARSE_MIN_N, linear_assignment
 
 
 def scipy_total(C_solve, C_eval=None, maximize=False) -> float:
@@ -37,13 +37,17 @@ def our_total(C_solve, C_eval=None, maximize=False, **kw):
     return float(C_eval[perm, np.arange(nc)].sum()), info
 
 
-@pytest.fixture(params=["routed", "forced"])
+@pytest.fixture(params=["routed", "forced", "dense"])
 def route(request, monkeypatch):
-    """'forced': no tie routing and no early give-up, so the sparse solver and its certificate answer."""
+    """'forced': the sparse solver at every size, no tie routing and no early give-up, so the
+    sparse solver and its certificate answer. 'dense': the dense solver at every size."""
     if request.param == "forced":
+        monkeypatch.setattr(asg, "SPARSE_MIN_N", DENSE_MIN_N)
         monkeypatch.setattr(asg, "TIE_RATIO", np.inf)
         monkeypatch.setattr(asg, "STALL", np.inf)
         monkeypatch.setattr(asg, "MAX_ROUNDS", 40)
+    if request.param == "dense":
+        monkeypatch.setattr(asg, "SPARSE_MIN_N", 10**9)
     return request.param
 
 
@@ -59,8 +63,8 @@ def test_constant_offset_keeps_the_exact_optimum(offset, route, seed):
     assert scipy_total(C) == 0.0
     ours, info = our_total(C + offset, C)
     assert ours == scipy_total(C + offset, C) == 0.0, info
-    if route == "forced":
-        assert info["method"] == "sparse" and info["gap"] == 0.0
+    if route != "routed":
+        assert info["method"] == ("sparse" if route == "forced" else "dense") and info["gap"] == 0.0
 
 
 @pytest.mark.parametrize("axis", [0, 1])
@@ -74,13 +78,15 @@ def test_row_and_column_offsets_summing_to_zero(axis, route, seed):
     assert ours == scipy_total(Cs) == 0.0, info  # offsets sum to 0: the total is C's optimum, 0
 
 
-def test_mixed_row_and_column_offsets_on_real_costs(seed):
+@pytest.mark.parametrize("path", ["dense", "sparse"])
+def test_mixed_row_and_column_offsets_on_real_costs(seed, path, monkeypatch):
     """Real costs with huge additive parts: the totals agree within the certified rounding."""
+    monkeypatch.setattr(asg, "SPARSE_MIN_N", 10**9 if path == "dense" else DENSE_MIN_N)
     rng = np.random.default_rng([seed, 3])
     C = rng.random((300, 300))
     Cs = C + 1e6 * rng.standard_normal(300)[:, None] + 1e9 * rng.standard_normal(300)[None, :]
     ours, info = our_total(Cs)
-    assert info["method"] == "sparse"
+    assert info["method"] == path
     assert abs(ours - scipy_total(Cs)) <= info["excess_bound"] + 1e-15 * abs(ours) * 300
 
 
@@ -187,12 +193,12 @@ def test_duplicated_rows_or_columns(axis, seed):
     assert abs(ours - scipy_total(C)) <= info["excess_bound"] + 1e-12
 
 
-@pytest.mark.parametrize("n", [SPARSE_MIN_N - 1, SPARSE_MIN_N, SPARSE_MIN_N + 1])
-def test_sizes_at_the_dense_sparse_hand_over(n, seed):
+@pytest.mark.parametrize("n", [DENSE_MIN_N - 1, DENSE_MIN_N, SPARSE_MIN_N - 1, SPARSE_MIN_N, SPARSE_MIN_N + 1])
+def test_sizes_at_the_scipy_dense_sparse_hand_overs(n, seed):
     rng = np.random.default_rng([seed, n])
     C = ((rng.standard_normal((n, 1, 3)) - rng.standard_normal((1, n, 3))) ** 2).sum(-1)  # (n, n)
     ours, info = our_total(C)
-    assert info["method"] == ("scipy" if n < SPARSE_MIN_N else "sparse")
+    assert info["method"] == ("scipy" if n < DENSE_MIN_N else "dense" if n < SPARSE_MIN_N else "sparse")
     assert abs(ours - scipy_total(C)) <= (0 if np.isnan(info["excess_bound"]) else info["excess_bound"]) + 1e-12
 
 
@@ -265,10 +271,33 @@ def test_property_total_equals_scipy_on_the_sparse_path(n, hi, offset, row_scale
     C = rng.integers(0, hi + 1, size=(n, n)).astype(float)
     C = C + offset + np.round(row_scale * rng.standard_normal(n))[:, None]
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(asg, "DENSE_MIN_N", 2)
         mp.setattr(asg, "SPARSE_MIN_N", 2)
         mp.setattr(asg, "TIE_RATIO", np.inf)
         ours, info = our_total(C)
     assert info["method"] in ("sparse", "rank1", "scipy")
+    assert ours == scipy_total(C)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(2, 40),
+    hi=st.sampled_from([1, 3, 50, 10**6]),
+    offset=st.sampled_from([0.0, 1e6, 1e9, 1e12, -1e12]),
+    row_scale=st.sampled_from([0.0, 1e3, 1e9]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_property_total_equals_scipy_on_the_dense_path(n, hi, offset, row_scale, seed):
+    """The same matrices solved by the dense path: certified (integers: every reduced cost is
+    exact) and scipy's total exactly; the rank-one profile may answer first."""
+    rng = np.random.default_rng(seed)
+    C = rng.integers(0, hi + 1, size=(n, n)).astype(float)
+    C = C + offset + np.round(row_scale * rng.standard_normal(n))[:, None]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(asg, "DENSE_MIN_N", 2)
+        mp.setattr(asg, "SPARSE_MIN_N", 10**9)
+        ours, info = our_total(C)
+    assert info["method"] in ("dense", "rank1")
     assert ours == scipy_total(C)
 
 

@@ -47,14 +47,41 @@ def test_row_minima_of_reduced_costs_match_numpy_exactly(m):
     np.testing.assert_array_equal(asg._row_min_reduced(C, v0, v), ref)
 
 
-def test_row_minima_from_the_top_k_heap_are_the_row_minima():
-    rng = np.random.default_rng(0)
-    C, v = rng.standard_normal((37, 37)), rng.standard_normal(37)  # (37, 37), (37,)
-    idx, rmin = asg._topk_rows(C, v, 5)
-    R = C - v[None, :]  # (37, 37)
+@pytest.mark.parametrize("m", [37, 300])
+@pytest.mark.parametrize("k", [5, 20])
+def test_row_candidates_hold_the_row_minimum_and_a_threshold_set(m, k):
+    """Each row's candidates are the columns at or below one threshold (every column cheaper than
+    a candidate is a candidate too), between k/2 and 3k of them or exactly the k smallest, and
+    the returned row minima are numpy's."""
+    rng = np.random.default_rng(m + k)
+    C, v = rng.standard_normal((m, m)), rng.standard_normal(m)  # (m, m), (m,)
+    C[3] = v  # a row of ties: every reduced cost 0 (more than 3k pass, the exact k are kept)
+    idx, rmin = asg._candidates_rows(C, v, k)  # (m, 3k), (m,)
+    R = C - v[None, :]  # (m, m)
     np.testing.assert_array_equal(rmin, R.min(1))
-    kth = np.sort(R, 1)[:, 4]  # (37,)
-    assert (R[np.arange(37)[:, None], idx] <= kth[:, None]).all()
+    for i in range(m):
+        cols = idx[i][idx[i] >= 0]
+        assert np.unique(cols).size == cols.size and max(1, k // 2) <= cols.size <= 3 * k, (i, cols.size)
+        if cols.size == k and np.array_equal(np.sort(R[i, cols]), np.sort(R[i])[:k]):  # the exact k
+            continue
+        assert (R[i] <= R[i, cols].max()).sum() == cols.size, i  # a threshold set
+
+
+@pytest.mark.parametrize("n", [37, 300])
+def test_column_candidates_are_threshold_sets_too(n):
+    rng = np.random.default_rng(n)
+    C, u = rng.standard_normal((n, n)), rng.standard_normal(n)  # (n, n), (n,)
+    C[:, 5] = u  # a column of ties
+    k = 20
+    idx = asg._candidates_cols(C, u, k)  # (n, 3k)
+    R = C - u[:, None]  # (n, n)
+    for j in range(n):
+        rows = idx[j][idx[j] >= 0]
+        assert np.unique(rows).size == rows.size and max(1, k // 2) <= rows.size <= 3 * k, (j, rows.size)
+        assert R[rows, j].min() == R[:, j].min()
+        if rows.size == k and np.array_equal(np.sort(R[rows, j]), np.sort(R[:, j])[:k]):
+            continue
+        assert (R[:, j] <= R[rows, j].max()).sum() == rows.size, j
 
 
 def test_violated_edges_only_for_the_failing_rows():

@@ -12,17 +12,21 @@ in which no complete assignment avoids the forbidden edges raises ``ValueError``
 (``+inf`` when maximising) and non-real dtypes are refused. Integer and boolean inputs are
 converted to float64, like scipy does.
 
-Method (square, finite, ``n >= SPARSE_MIN_N``)
+Method (square, finite, ``n >= DENSE_MIN_N``)
 ----------------------------------------------
 1. **Profile.** A cost whose double differences are rank one,
    ``C_ij = r_i + c_j + a_i b_j`` (Machol-Wien ``C_ij = i j``, products of two vectors, 1-D squared
    distances), is solved by sorting (rearrangement inequality) with dual potentials built along the
-   sorted chain. A cost with heavy ties at the bottom of its rows (few distinct values: small
-   integers, Rademacher features) goes to scipy's LAPJV, which is fastest there.
-2. **Sparse candidate graph.** The ``k = 12`` edges of smallest reduced cost ``C_ij - v_j`` of
-   every row (``v`` = column minima), the ``k`` smallest ``C_ij - u_i`` of every column (so that
-   "popular" columns of low-rank costs do not starve the others) and the diagonal (a perfect
-   matching always exists in the graph).
+   sorted chain. Below ``SPARSE_MIN_N`` everything else goes to the dense Jonker-Volgenant solver
+   of :mod:`otlmc.transport.dense_jv` on ``C - v0`` (``v0``: column minima) and is certified as in
+   step 4. From ``SPARSE_MIN_N`` on, a cost with heavy ties at the bottom of its rows (few
+   distinct values: small integers, Rademacher features) goes to scipy's LAPJV, which is fastest
+   there; the rest to steps 2-4.
+2. **Sparse candidate graph.** For every row, the columns whose reduced cost ``C_ij - v_j``
+   (``v`` = column minima) is at or below a threshold set from a strided sample of the row so
+   that about ``k = 20`` pass (the exact ``k`` smallest where the sample misleads); the same for
+   every column on ``C_ij - u_i`` (so that "popular" columns of low-rank costs do not starve the
+   others); and the diagonal (a perfect matching always exists in the graph).
 3. **Exact sparse solve.** Jonker-Volgenant augmenting row reduction (bounded), then successive
    shortest augmenting paths (Dijkstra on reduced costs, Hungarian potentials ``u``, ``v``).
 4. **Dense certificate on reduced costs**, in one pass over ``C``. The column potentials come in
@@ -41,11 +45,14 @@ Method (square, finite, ``n >= SPARSE_MIN_N``)
    ``g_i <= CERT_ULPS * u * (|C_{i,p(i)} - v0_{p(i)}| + |v_{p(i)}| [+ max|v0|])`` (``u = 2^-53``,
    the unit round-off; the bracket only for base potentials that are not entries of ``C``):
    each row's match is optimal up to a few units in the last place of the numbers its reduced
-   costs are made of. The test never looks at ``sum_i |C_{i,p(i)}|``, so a constant, a row offset
+   costs are made of. The dense solver's potentials move along whole shortest-path trees, so a
+   row is compared with columns whose potentials are unrelated to its match's: there
+   ``|v_{p(i)}|`` is replaced by ``max_j |v_j|``, which bounds the potential of both columns
+   compared (integer costs stay exact while it is below 2^49). The test never looks at ``sum_i |C_{i,p(i)}|``, so a constant, a row offset
    or a column offset added to ``C`` does not loosen it. Otherwise each failing row's violated
    edges are added and the sparse solve restarts from the current potentials; after
    ``MAX_ROUNDS`` rounds, or when two rounds in a row each clear less than a tenth of the failing
-   rows, scipy answers.
+   rows, scipy answers. An uncertified dense result goes to scipy directly.
 
 What "exact" means in float64
 -----------------------------
@@ -71,24 +78,33 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..backend import to_numpy
+from .dense_jv import solve_dense
 
 try:  # numba is a core dependency; the guard keeps a pure-scipy path if it is broken
     import numba as _nb
 except ImportError:  # pragma: no cover - exercised only in a numba-less environment
     _nb = None
 
-#: problems smaller than this go straight to scipy (the sparse machinery does not pay off)
-SPARSE_MIN_N = 256
+#: problems smaller than this go straight to scipy; from here to ``SPARSE_MIN_N`` the dense
+#: Jonker-Volgenant solver of :mod:`otlmc.transport.dense_jv` answers, certified like the rest
+DENSE_MIN_N = 96
+#: from this size on, the sparse candidate graph pays for itself
+SPARSE_MIN_N = 384
+#: augmenting row reduction steps per initially free row in the dense solver
+DENSE_ARR_FACTOR = 16
 #: per-row certificate tolerance in units of the round-off ``u = 2^-53`` of ``|C_ip| + |v_p|``
 CERT_ULPS = 8.0
 #: candidate edges per row in the first round, and how many rounds of enlargement to try
-K_START = 12
+K_START = 20
 MAX_ROUNDS = 10
 #: the sparse path gives up early (scipy answers) when two rounds in a row each leave more than
 #: this fraction of the previous round's failing rows
 STALL = 0.9
 #: augmenting-row-reduction steps allowed per initially free row before shortest paths take over
-ARR_FACTOR = 4
+#: (n = 1024, time against 4: 0.80x on gauss16 / gauss128 / wm128; 32 sent wm6 at n = 4096 to scipy)
+ARR_FACTOR = 16
+#: candidate graph: thresholds are the CAND_R-th smallest of a sample of CAND_R m / k entries
+CAND_R = 4
 #: warm start of later rounds by lowering violated columns' potentials (else raising rows')
 WARM_COLS = True
 #: profile: rows sampled, and the tie ratio (entries at or below a row's k-th smallest reduced
@@ -96,6 +112,8 @@ WARM_COLS = True
 #: n = 4096: integers 0..99 score 3.7 (sparse path 2.7x scipy), 0..149 score 2.4 (0.9x); a
 #: matrix with every column duplicated scores 2 and stays on the sparse path
 PROFILE_ROWS = 32
+#: the k of the tie ratio (the thresholds above were calibrated with it)
+PROFILE_K = 12
 TIE_RATIO = 2.5
 #: residual (relative to the largest sampled double difference, plus round-off) up to which
 #: the sampled double differences count as rank one
@@ -104,7 +122,7 @@ RANK1_RTOL = 1e-9
 _U = np.finfo(np.float64).eps / 2  # unit round-off 2^-53
 _TINY = np.finfo(np.float64).smallest_subnormal
 
-__all__ = ["linear_assignment", "certify", "SPARSE_MIN_N"]
+__all__ = ["linear_assignment", "certify", "DENSE_MIN_N", "SPARSE_MIN_N"]
 
 
 # ----------------------------------------------------------------------------- public API
@@ -158,7 +176,7 @@ def linear_assignment(C, *, maximize: bool = False, return_info: bool = False):
         reason = "forbidden edges"
     elif kind == "huge":
         reason = "entries near the float range"
-    elif nr < SPARSE_MIN_N:
+    elif nr < DENSE_MIN_N:
         reason = "small"
     elif _nb is None:  # pragma: no cover
         reason = "numba unavailable"
@@ -270,19 +288,23 @@ def _info(method: str, reason: str, shape, *, rounds: int = 0, edges: int = 0, c
 
 
 # ----------------------------------------------------------------------------- certificate
-def _certificate(C, row2col, v0, v, k: int, v0_exact: bool = True):
+def _certificate(C, row2col, v0, v, k: int, v0_exact: bool = True, any_column: bool = False):
     """Per-row certificate of ``row2col`` (n,) under the potentials ``v0 + v`` (n,) and, for rows
     that fail, their (at most ``k``) most violated edges (n, k; -1 where none).
 
     ``v0_exact``: the base potentials are entries of ``C`` (column minima). Otherwise they carry
     a rounding of their own, and every row's tolerance grows by ``CERT_ULPS u max|v0|``.
+    ``any_column``: a row's tolerance is measured on the refinement of *both* columns it compares,
+    its match and its cheapest one (bounded by ``max|v|``), not on its match alone. The dense
+    solver needs this: its potentials move along whole shortest-path trees, so a row whose match
+    has a small potential can be compared with a column whose potential is large.
     """
     n = C.shape[0]
     matched = C[np.arange(n), row2col] - v0[row2col]  # (n,) first subtraction, as in the kernel
     thr = matched - v[row2col]  # (n,) reduced cost of the match, same float operations
     umin = _row_min_reduced(C, v0, v)  # (n,) includes j = p(i)
     g = thr - umin  # (n,) >= 0
-    base = 0.0 if v0_exact else float(np.abs(v0).max())
+    base = (0.0 if v0_exact else float(np.abs(v0).max())) + (float(np.abs(v).max()) if any_column else 0.0)
     row_tol = CERT_ULPS * _U * (np.abs(matched) + np.abs(v[row2col]) + base) + 4 * _TINY  # (n,)
     bad = g > row_tol  # (n,)
     top = _violations(C, v0, v, thr, np.flatnonzero(bad), k)  # (n, k) -1 outside the failing rows
@@ -368,19 +390,28 @@ def _solve_square(C: np.ndarray):
             return row2col.astype(np.intp), _info("rank1", "rank-one double differences", C.shape,
                                                   rounds=0, edges=n, cert=cert)
         # nearly rank one: repair from the sorted matching and its potentials
-        top_r, u = _topk_rows(C, v0, k)  # (n, k), (n,) u: row reduction
-        graph = _assemble(C, top_r, _topk_cols(C, u, k))
+        top_r, u = _candidates_rows(C, v0, k)  # (n, 3k) -1 padded, (n,) u: row reduction
+        graph = _assemble(C, top_r, _candidates_cols(C, u, k))
         graph = _merge(C, graph[0], graph[1], np.concatenate([row2col[:, None], top], 1))
         arr = 0
+    elif n < SPARSE_MIN_N:
+        # small: a dense solve on C - v0 (exact where C and v0 are close, as in the graph)
+        v0 = _column_min(C)  # (n,) base potentials: entries of C
+        row2col, v = solve_dense(C - v0, DENSE_ARR_FACTOR)  # (n,), (n,)
+        cert, _ = _certificate(C, row2col, v0, v, k, any_column=True)
+        if cert["certified"]:
+            return row2col.astype(np.intp), _info("dense", "certified", C.shape, rounds=1,
+                                                  edges=n * n, cert=cert)
+        return _scipy_perm(C), _info("scipy", "dense not certified", C.shape, rounds=1, edges=n * n)
     else:
         # heavy ties: in the raw rows (no dense pass spent before scipy), then after column reduction
-        if _tie_ratio(C, None, k) >= TIE_RATIO:
+        if _tie_ratio(C, None, min(PROFILE_K, n)) >= TIE_RATIO:
             return _scipy_perm(C), _info("scipy", "ties", C.shape, edges=n * n)
         v0 = _column_min(C)  # (n,) column reduction: base potentials
-        if _tie_ratio(C, v0, k) >= TIE_RATIO:
+        if _tie_ratio(C, v0, min(PROFILE_K, n)) >= TIE_RATIO:
             return _scipy_perm(C), _info("scipy", "ties", C.shape, edges=n * n)
-        top_r, u = _topk_rows(C, v0, k)  # (n, k), (n,) u: row reduction
-        graph = _assemble(C, top_r, _topk_cols(C, u, k))
+        top_r, u = _candidates_rows(C, v0, k)  # (n, 3k) -1 padded, (n,) u: row reduction
+        graph = _assemble(C, top_r, _candidates_cols(C, u, k))
         row2col = np.full(n, -1, dtype=np.int64)
         arr = ARR_FACTOR
     indptr, indices, costs = _graph(C, v0, *graph)
@@ -489,33 +520,88 @@ if _nb is not None:
                 break
 
     @_jit
-    def _topk_rows(C, v, k):
-        """Column indices (n, k) of the k smallest ``C_ij - v_j`` in each row (unordered), and
-        the row minima (n,) of ``C_ij - v_j`` (the smallest of the k: no separate pass)."""
+    def _heap_k(vals, k, hv, hi):
+        """The ``k`` smallest of ``vals`` (1-D) into the max-heap ``hv[:k]`` with their positions
+        ``hi[:k]``."""
+        for t in range(k):
+            hv[t] = vals[t]
+            hi[t] = t
+        for s in range(k // 2 - 1, -1, -1):
+            _sift_down(hv, hi, s, k)
+        for t in range(k, vals.size):
+            if vals[t] < hv[0]:
+                hv[0] = vals[t]
+                hi[0] = t
+                _sift_down(hv, hi, 0, k)
+
+    @_jit
+    def _candidates_rows(C, v, k):
+        """Candidate columns of every row: those whose reduced cost ``C_ij - v_j`` is at or below
+        a threshold ``tau_i``, the ``CAND_R``-th smallest of a strided sample of the row sized so
+        that about ``k`` columns pass. A row where fewer than ``k / 2`` or more than ``3 k`` pass
+        gets its exact ``k`` smallest instead. One pass over ``C`` and no heap for most rows (an
+        exact top-``k`` heap costs about ``k log(m / k)`` sift-downs per row).
+
+        Returns the columns (n, 3k), -1 padded, and the row minima (n,) of ``C_ij - v_j``.
+        """
         n, m = C.shape
-        idx = np.empty((n, k), dtype=np.int64)
+        cap = 3 * k
+        lo = max(1, k // 2)
+        idx = np.full((n, cap), -1, dtype=np.int64)
         rmin = np.empty(n)
+        stride = max(1, k // CAND_R)
+        s = (m + stride - 1) // stride  # sample: every stride-th column, about CAND_R m / k of them
+        r = min(CAND_R, s)
+        samp = np.empty(s)
+        red = np.empty(m)
+        hv = np.empty(max(k, r))
+        hi = np.empty(max(k, r), dtype=np.int64)
         for i in range(n):
-            # max-heap of size k over (value, index)
-            hv = np.empty(k)
-            hi = np.empty(k, dtype=np.int64)
-            for t in range(k):
-                hv[t] = C[i, t] - v[t]
-                hi[t] = t
-            # heapify
-            for s in range(k // 2 - 1, -1, -1):
-                _sift_down(hv, hi, s, k)
-            for j in range(k, m):
-                r = C[i, j] - v[j]
-                if r < hv[0]:
-                    hv[0] = r
-                    hi[0] = j
-                    _sift_down(hv, hi, 0, k)
+            row = C[i]
+            for t in range(s):
+                samp[t] = row[t * stride] - v[t * stride]
+            _heap_k(samp, r, hv, hi)
+            tau = hv[0]
+            out = idx[i]
+            cnt = 0
             best = np.inf
-            for t in range(k):
-                idx[i, t] = hi[t]
-                if hv[t] < best:
-                    best = hv[t]
+            j = 0
+            while j + 8 <= m:  # reject eight at a time by their minimum (no dependent chain)
+                r0 = row[j] - v[j]
+                r1 = row[j + 1] - v[j + 1]
+                r2 = row[j + 2] - v[j + 2]
+                r3 = row[j + 3] - v[j + 3]
+                r4 = row[j + 4] - v[j + 4]
+                r5 = row[j + 5] - v[j + 5]
+                r6 = row[j + 6] - v[j + 6]
+                r7 = row[j + 7] - v[j + 7]
+                a = min(min(min(r0, r1), min(r2, r3)), min(min(r4, r5), min(r6, r7)))
+                if a <= tau:
+                    best = a if a < best else best
+                    for t in range(8):
+                        x = row[j + t] - v[j + t]
+                        if x <= tau:
+                            if cnt < cap:
+                                out[cnt] = j + t
+                            cnt += 1
+                j += 8
+            while j < m:
+                x = row[j] - v[j]
+                if x <= tau:
+                    best = x if x < best else best
+                    if cnt < cap:
+                        out[cnt] = j
+                    cnt += 1
+                j += 1
+            if cnt < lo or cnt > cap:
+                for jj in range(m):
+                    red[jj] = row[jj] - v[jj]
+                _heap_k(red, k, hv, hi)
+                best = np.inf
+                for t in range(cap):
+                    out[t] = hi[t] if t < k else -1
+                for t in range(k):
+                    best = hv[t] if hv[t] < best else best
             rmin[i] = best
         return idx, rmin
 
@@ -827,31 +913,67 @@ if _nb is not None:
         return part.max()
 
     @_jit
-    def _topk_cols(C, u, k):
-        """Row indices (m, k) of the k smallest ``C_ij - u_i`` in each column (unordered).
+    def _candidates_cols(C, u, k):
+        """Candidate rows of every column: those whose ``C_ij - u_i`` is at or below a threshold
+        ``tau_j`` taken, as in :func:`_candidates_rows`, from a strided sample of the rows (one
+        max-heap of ``CAND_R`` per column), then one row-major filtering pass. A column where
+        fewer than ``k / 2`` or more than ``3 k`` rows pass gets its exact ``k`` smallest.
 
-        Sweeps ``C`` row by row inside column blocks (no transposed copy); one max-heap per column.
+        Returns the rows (m, 3k), -1 padded.
         """
         n, m = C.shape
-        idx = np.empty((m, k), dtype=np.int64)
-        hv = np.empty((m, k))
-        block = 256
-        nblocks = (m + block - 1) // block
-        for b in range(nblocks):
-            j0 = b * block
-            j1 = min(m, j0 + block)
-            for j in range(j0, j1):
-                for t in range(k):
-                    hv[j, t] = np.inf
-                    idx[j, t] = -1
-            for i in range(n):
-                ui = u[i]
-                for j in range(j0, j1):
-                    r = C[i, j] - ui
-                    if r < hv[j, 0]:
-                        hv[j, 0] = r
-                        idx[j, 0] = i
-                        _sift_down(hv[j], idx[j], 0, k)
+        cap = 3 * k
+        lo = max(1, k // 2)
+        stride = max(1, k // CAND_R)
+        s = (n + stride - 1) // stride
+        r = min(CAND_R, s)
+        hv = np.full((m, r), np.inf)  # per-column max-heaps over the sampled rows
+        hi = np.zeros((m, r), dtype=np.int64)
+        for t in range(s):
+            i = t * stride
+            row = C[i]
+            ui = u[i]
+            for j in range(m):
+                x = row[j] - ui
+                if x < hv[j, 0]:
+                    hv[j, 0] = x
+                    _sift_down(hv[j], hi[j], 0, r)
+        tau = hv[:, 0].copy()  # (m,)
+        idx = np.full((m, cap), -1, dtype=np.int64)
+        cnt = np.zeros(m, dtype=np.int64)
+        for i in range(n):
+            row = C[i]
+            ui = u[i]
+            j = 0
+            while j + 8 <= m:
+                hit = ((row[j] - ui <= tau[j]) | (row[j + 1] - ui <= tau[j + 1])
+                       | (row[j + 2] - ui <= tau[j + 2]) | (row[j + 3] - ui <= tau[j + 3])
+                       | (row[j + 4] - ui <= tau[j + 4]) | (row[j + 5] - ui <= tau[j + 5])
+                       | (row[j + 6] - ui <= tau[j + 6]) | (row[j + 7] - ui <= tau[j + 7]))
+                if hit:
+                    for jj in range(j, j + 8):
+                        if row[jj] - ui <= tau[jj]:
+                            if cnt[jj] < cap:
+                                idx[jj, cnt[jj]] = i
+                            cnt[jj] += 1
+                j += 8
+            while j < m:
+                if row[j] - ui <= tau[j]:
+                    if cnt[j] < cap:
+                        idx[j, cnt[j]] = i
+                    cnt[j] += 1
+                j += 1
+        col = np.empty(n)
+        kh = np.empty(k)
+        ki = np.empty(k, dtype=np.int64)
+        for j in range(m):
+            if lo <= cnt[j] <= cap:
+                continue
+            for i in range(n):  # strided, but only for the few columns whose sample misled
+                col[i] = C[i, j] - u[i]
+            _heap_k(col, k, kh, ki)
+            for t in range(cap):
+                idx[j, t] = ki[t] if t < k else -1
         return idx
 
     @_jit

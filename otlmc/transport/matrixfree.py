@@ -56,7 +56,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .._validation import check_array, check_int, check_real
-from .assignment import ARR_FACTOR, _csr_add, _csr_union, _sift_down, _sparse_ssp
+from .assignment import _csr_add, _csr_union, _sift_down, _sparse_ssp
 from ..backend import to_numpy
 
 __all__ = ["match_clouds", "wasserstein_clouds", "K_DEFAULT", "BLOCK_DEFAULT"]
@@ -65,6 +65,9 @@ __all__ = ["match_clouds", "wasserstein_clouds", "K_DEFAULT", "BLOCK_DEFAULT"]
 K_DEFAULT = 24
 #: columns per tile of the blocked pass (``d * BLOCK_DEFAULT * 8`` bytes stay in L1/L2)
 BLOCK_DEFAULT = 512
+#: augmenting row reduction steps per free row in a fresh sparse solve (the auction has already
+#: placed most rows; the dense assignment module's larger value is tuned for column minima starts)
+ARR_FACTOR = 4
 #: rows per parallel work item of the blocked pass
 ROW_BLOCK = 64
 #: violated pairs kept per row and round
