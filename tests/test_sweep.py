@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
 
 from otlmc import sweep
+from otlmc.sweep.execute import _worker_env
 from otlmc.sweep import (
+    dispatch_order,
     fit_cost_model,
     make_cells,
     plan_sweep,
@@ -62,6 +65,7 @@ def test_make_cells_order_and_validation():
     ({"n_jobs": 0}, "n_jobs == 0"),
     ({"threads_per_worker": 0}, "threads_per_worker == 0"),
     ({"on_error": "ignore"}, "on_error='ignore'"),
+    ({"cost_key": "width"}, r"cost_key='width' is not a parameter of every cell; allowed: None or one of \['replicate', 'w'\]"),
 ])
 def test_run_sweep_rejects_bad_input(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -94,6 +98,55 @@ def test_loky_two_workers_identical_to_serial(tmp_path):
     par = run_sweep(_draws, cells, sim="t", root_seed=1, n_jobs=2, store=tmp_path / "s")
     assert par.n_run == len(cells) and not par.failures
     assert _strip(serial.rows) == _strip(par.rows)
+
+
+def test_dispatch_order_costliest_first():
+    cells = make_cells({"w": [16, 2048, 256], "tag": ["a"]}, 2)
+    # auto: "w" is the only numeric axis besides replicate; ties keep the grid order
+    assert [(cells[i]["w"], cells[i]["replicate"]) for i in dispatch_order(cells)] == [
+        (2048, 0), (2048, 1), (256, 0), (256, 1), (16, 0), (16, 1)]
+    assert dispatch_order(cells, "replicate") == [1, 3, 5, 0, 2, 4]
+    assert dispatch_order(make_cells({"tag": ["a", "b"]}, 2)) == [0, 1, 2, 3]  # nothing to go by
+    assert dispatch_order([]) == []
+
+
+def _where(params, streams):
+    """Which process ran the cell, and what it inherited (for the local pool's tests)."""
+    return {**_draws(params, streams), "pid": os.getpid(), "torch_loaded": "torch" in sys.modules,
+            "pot_torch_env": os.environ.get("POT_BACKEND_DISABLE_PYTORCH", "unset")}
+
+
+def test_two_jobs_run_here_and_in_a_lean_worker(tmp_path):
+    cells = make_cells({"w": [1, 2, 4, 8]}, 3)
+    serial = run_sweep(_draws, cells, sim="t", root_seed=5).rows
+    rows = run_sweep(_where, cells, sim="t", root_seed=5, n_jobs=2, store=tmp_path).rows
+    here = [r for r in rows if r["pid"] == os.getpid()]
+    there = [r for r in rows if r["pid"] != os.getpid()]
+    # this process computes from the start (the cheap end); a worker gets the first (costliest) cell
+    assert here and there and {(r["w"], r["replicate"]) for r in there} >= {(8, 0)}
+    assert [{k: r[k] for k in ("cell_id", "m", "v")} for r in rows] == [
+        {k: r[k] for k in ("cell_id", "m", "v")} for r in serial]
+    # workers import POT without PyTorch unless this process's environment says otherwise
+    if "POT_BACKEND_DISABLE_PYTORCH" not in os.environ:
+        assert all(r["pot_torch_env"] == "1" and not r["torch_loaded"] for r in there)
+
+
+def test_worker_env_keeps_an_explicit_pot_setting(monkeypatch):
+    monkeypatch.delenv("POT_BACKEND_DISABLE_PYTORCH", raising=False)
+    env = _worker_env(3)
+    assert env["POT_BACKEND_DISABLE_PYTORCH"] == "1" and env["OMP_NUM_THREADS"] == env["NUMBA_NUM_THREADS"] == "3"
+    monkeypatch.setenv("POT_BACKEND_DISABLE_PYTORCH", "")  # empty: the user wants POT's torch backend
+    assert "POT_BACKEND_DISABLE_PYTORCH" not in _worker_env(1)
+
+
+def test_two_jobs_raise_keeps_finished_cells_and_recovers(tmp_path):
+    cells = make_cells(GRID, 4)
+    # this process computes the cheapest cells from the end: (1, 3), (1, 2), (1, 1), then (1, 0) raises
+    with pytest.raises(RuntimeError, match="planted failure at w=1"):
+        run_cells(_FailOn(1, 0), cells, sim="t", root_seed=0, n_jobs=2, store=tmp_path)
+    again = run_sweep(_draws, cells, sim="t", root_seed=0, n_jobs=2, store=tmp_path)
+    assert again.n_reused >= 3 and again.n_reused + again.n_run == len(cells) and not again.failures
+    assert _strip(again.rows) == _strip(run_sweep(_draws, cells, sim="t", root_seed=0).rows)
 
 
 def test_store_resume_and_fresh(tmp_path):
