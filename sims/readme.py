@@ -1,10 +1,11 @@
-"""Regenerate the README's theorem and paper tables from the committed runs (``figures/``).
+"""Regenerate the README's theorem, paper and performance blocks from the committed runs and results.
 
 The theorem table quotes every sim's verdicts (``figures/<sim>_fits.csv``); the paper table compares
 every registry row (``otlmc.papers.ROWS``) with the full-size ``sims.papers`` runs committed in
-``figures/`` and ``figures/paper_rows/<experiment>/``.
+``figures/`` and ``figures/paper_rows/<experiment>/``; the performance block renders the newest
+``python -m benchmarks`` result in ``benchmarks/results/`` (:mod:`benchmarks.summary`).
 
-    python -m sims.readme            # rewrite the table in README.md
+    python -m sims.readme            # rewrite the generated blocks in README.md
     python -m sims.readme --check    # exit 1 if README.md differs from what the committed runs say
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmarks.summary import PERF_END, PERF_START
+from benchmarks.summary import readme_block as performance_block
 from otlmc.paper_report import PAPER_END, PAPER_START, paper_block
 from otlmc.report import readme_block, replace_block
 from otlmc.runner import load_run
@@ -39,6 +42,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m sims.readme", description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="only compare; exit 1 when the README is stale")
     p.add_argument("--runs", default=str(ROOT / "figures"), help="folder of the committed runs")
+    p.add_argument("--results", default=str(ROOT / "benchmarks" / "results"),
+                   help="folder of the committed `python -m benchmarks` results (the newest is quoted)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -47,15 +52,17 @@ def main(argv=None) -> int:
     large = Path(args.runs) / "large"
     new = replace_block(new, readme_block(large, SIMS, link_dir=f"{Path(args.runs).name}/large",
                                           markers=(LARGE_START, LARGE_END)), LARGE_START, LARGE_END)
+    new = replace_block(new, performance_block(args.results), PERF_START, PERF_END)
     if args.check:
         if new != text:
-            print("README.md's theorem or paper table differs from the committed runs; run `python -m sims.readme`.",
+            print("README.md's theorem, paper or performance block differs from the committed runs; "
+                  "run `python -m sims.readme`.",
                   file=sys.stderr)
             return 1
-        print("README.md's theorem and paper tables match the committed runs.")
+        print("README.md's theorem, paper and performance blocks match the committed runs.")
         return 0
     readme.write_text(new)
-    print(f"rewrote the theorem and paper tables in {readme}")
+    print(f"rewrote the theorem, paper and performance blocks in {readme}")
     return 0
 
 

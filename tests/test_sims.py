@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.summary import readme_block as performance_block
 from otlmc.claims import evaluate_all
 from otlmc.declare import fields, quick_config, validate
 from otlmc.plots import fit_label
@@ -141,6 +142,7 @@ def test_readme_theorem_table_is_generated_from_the_committed_verdicts():
     for name in SIMS:
         for row in claims_table(read_verdicts(FIGURES, name), with_sim=False)[2:]:
             assert row in readme
+    assert performance_block(ROOT / "benchmarks" / "results") in readme  # --check covers the performance block
 
 
 def test_every_flag_name_means_one_thing_across_sims():
