@@ -99,6 +99,28 @@ def test_shift_invariant_certificate(seed):
     assert abs(info_s["total"] - info["total"]) <= 1e-9 * info["total"]
 
 
+@pytest.mark.parametrize("cap", [0, 1, 3])
+def test_a_capped_auction_still_gives_the_exact_assignment(cap, seed, monkeypatch):
+    """The auction only warms the duals: stopped after ``cap`` bids per point (0: not at all),
+    the exact solve still finds scipy's permutation, certified."""
+    monkeypatch.setattr(mf, "AUCTION_MAX_BIDS", cap)
+    rng = np.random.default_rng([seed, cap])
+    X, Y = rng.standard_normal((600, 2)), rng.standard_normal((600, 2))  # (600, 2) each
+    perm, info = match_clouds(X, Y, return_info=True)
+    check_certificate(info, 600)
+    assert info["auction_bids"] <= cap * 600
+    assert np.array_equal(perm, scipy_perm(cost_matrix(X, Y)))
+
+
+def test_default_k_is_larger_in_the_plane():
+    rng = np.random.default_rng(3)
+    for d, k in ((1, mf.K_LOW_D), (2, mf.K_LOW_D), (3, mf.K_DEFAULT)):
+        X, Y = rng.standard_normal((400, d)), rng.standard_normal((400, d))  # (400, d) each
+        _, auto = match_clouds(X, Y, return_info=True)
+        _, fixed = match_clouds(X, Y, k=k, return_info=True)
+        assert auto["edges"] == fixed["edges"] and auto["total"] == fixed["total"], d
+
+
 def test_many_rounds_from_a_poor_graph_still_exact(seed, monkeypatch):
     monkeypatch.setattr(mf, "CHECK_K", 1)  # no local check: every violation needs a blocked pass
     rng = np.random.default_rng(seed)

@@ -59,10 +59,14 @@ from .._validation import check_array, check_int, check_real
 from .assignment import _csr_add, _csr_union, _sift_down, _sparse_ssp
 from ..backend import to_numpy
 
-__all__ = ["match_clouds", "wasserstein_clouds", "K_DEFAULT", "BLOCK_DEFAULT"]
+__all__ = ["match_clouds", "wasserstein_clouds", "K_DEFAULT", "K_LOW_D", "BLOCK_DEFAULT"]
 
 #: candidate neighbours per point in each direction
 K_DEFAULT = 24
+#: ... and in the plane and on the line, where optimal partners lie further out (n = 32768, d = 2:
+#: 24 neighbours need 7 rounds and 3 all-pairs passes, 48 need 2 and 2)
+K_LOW_D = 48
+LOW_D = 2
 #: columns per tile of the blocked pass (``d * BLOCK_DEFAULT * 8`` bytes stay in L1/L2)
 BLOCK_DEFAULT = 512
 #: augmenting row reduction steps per free row in a fresh sparse solve (the auction has already
@@ -81,8 +85,10 @@ CHECK_K = 40
 #: auction: final epsilon relative to the first (the mean nearest-pair cost), and its shrink factor
 AUCTION_EPS_MIN = 1e-4
 AUCTION_THETA = 8.0
-#: auction: bids allowed in all, per point (a bidding war on an unbalanced graph stops there)
-AUCTION_MAX_BIDS = 64
+#: auction: bids allowed in all, per point (a bidding war on an unbalanced graph stops there).
+#: d = 2 needs 420 / 700 per point at n = 32768 / 65536; at n = 131072 an unbounded auction took
+#: 540 s, capped at 512 bids per point 28 s (the exact solve then takes 41 s instead of 17 s)
+AUCTION_MAX_BIDS = 512
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -371,7 +377,7 @@ def _check_clouds(X, Y):
 
 
 # ----------------------------------------------------------------------------- public API
-def match_clouds(X, Y, *, p: float = 2.0, k: int = K_DEFAULT, block: int = BLOCK_DEFAULT,
+def match_clouds(X, Y, *, p: float = 2.0, k: int | None = None, block: int = BLOCK_DEFAULT,
                  candidates: str = "auto", max_rounds: int = MAX_ROUNDS, return_info: bool = False):
     """Exact optimal assignment between the point clouds ``X`` (n, d) and ``Y`` (n, d), matrix-free.
 
@@ -385,8 +391,9 @@ def match_clouds(X, Y, *, p: float = 2.0, k: int = K_DEFAULT, block: int = BLOCK
         Finite real points (numpy or cupy; copied to the host as float64).
     p : float, keyword-only
         Exponent ``>= 1`` of the cost (2: squared Euclidean; 1: Euclidean).
-    k : int, keyword-only
-        Nearest neighbours per point in each direction for the first candidate graph (>= 1).
+    k : int or None, keyword-only
+        Nearest neighbours per point in each direction for the first candidate graph (>= 1);
+        None: ``K_LOW_D`` for ``d <= LOW_D``, else ``K_DEFAULT``.
     block : int, keyword-only
         Columns per tile of the blocked pass (>= 8).
     candidates : {'auto', 'tree', 'blocked'}, keyword-only
@@ -406,7 +413,8 @@ def match_clouds(X, Y, *, p: float = 2.0, k: int = K_DEFAULT, block: int = BLOCK
         (``min_ij C_ij - u_i - v_j`` as computed), ``tol``, ``gap`` (``sum_i max_j (-r_ij)``,
         the duality gap), ``gap_bound`` (``n (tol + max(0, -worst))``), ``total`` (``sum_i
         C_{i,perm[i]}`` from the centred points), ``peak_bytes`` (estimate of the largest working
-        set), ``candidates``, ``n``, ``d``, ``p``, and timings ``t_candidates``, ``t_solve``,
+        set), ``candidates``, ``n``, ``d``, ``p``, ``auction_bids`` (bids of the warm-start
+        auction, at most ``AUCTION_MAX_BIDS n``), and timings ``t_candidates``, ``t_auction``, ``t_solve``,
         ``t_certify`` (seconds).
 
     Raises
@@ -417,6 +425,8 @@ def match_clouds(X, Y, *, p: float = 2.0, k: int = K_DEFAULT, block: int = BLOCK
     """
     X, Y = _check_clouds(X, Y)
     p = check_real("p", p, min_value=1.0)
+    if k is None:
+        k = K_LOW_D if X.shape[1] <= LOW_D else K_DEFAULT
     k = check_int("k", k, min_value=1)
     block = check_int("block", block, min_value=8)
     max_rounds = check_int("max_rounds", max_rounds, min_value=1)
@@ -428,7 +438,8 @@ def match_clouds(X, Y, *, p: float = 2.0, k: int = K_DEFAULT, block: int = BLOCK
     method = ("tree" if d <= TREE_MAX_D else "blocked") if candidates == "auto" else candidates
     info = dict(n=n, d=d, p=p, candidates=method, certified=True, rounds=0, edges=0,
                 worst_reduced_cost=0.0, tol=0.0, gap=0.0, gap_bound=0.0, total=0.0,
-                peak_bytes=0, passes=0, local_rounds=0, t_candidates=0.0, t_auction=0.0, t_solve=0.0, t_certify=0.0)
+                peak_bytes=0, passes=0, local_rounds=0, auction_bids=0, t_candidates=0.0, t_auction=0.0,
+                t_solve=0.0, t_certify=0.0)
     if n <= 1:
         perm = np.zeros(n, dtype=np.intp)
         if n == 1:
