@@ -101,8 +101,10 @@ MAX_ROUNDS = 10
 #: this fraction of the previous round's failing rows
 STALL = 0.9
 #: augmenting-row-reduction steps allowed per initially free row before shortest paths take over
-#: (n = 1024, time against 4: 0.80x on gauss16 / gauss128 / wm128; 32 sent wm6 at n = 4096 to scipy)
-ARR_FACTOR = 16
+#: (n = 1024, k = 20, time against 16: 0.84x / 0.74x / 0.87x on gauss16 / gauss128 / wm128, the
+#: same on gauss2 and uniform2; n = 2048 ... 8192: equal or faster. With k = 12, 32 sent wm6 at
+#: n = 4096 to scipy after stalled rounds, which k = 20 does not)
+ARR_FACTOR = 32
 #: candidate graph: thresholds are the CAND_R-th smallest of a sample of CAND_R m / k entries
 CAND_R = 4
 #: warm start of later rounds by lowering violated columns' potentials (else raising rows')
