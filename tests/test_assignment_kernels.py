@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import otlmc.transport.assignment as asg
+import otlmc.transport.dense_jv as dense_jv
 from otlmc.transport.assignment import linear_assignment
 
 
@@ -93,3 +94,33 @@ def test_violated_edges_only_for_the_failing_rows():
     assert (top[[3, 11]] >= 0).all() and (np.delete(top, [3, 11], 0) == -1).all()
     for i in (3, 11):  # the 4 most violated = the 4 smallest reduced costs
         assert set(top[i]) == set(np.argsort(C[i])[:4])
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 8, 9, 258])
+def test_dense_row_scan_best_first_position_and_second_best(m):
+    """One-pass (min, first argmin, second min) of row - v against numpy, ties included: a value
+    equal to the best is the second best."""
+    rng = np.random.default_rng(m)
+    for ties in (False, True):
+        row = rng.integers(0, 3, m).astype(float) if ties else rng.standard_normal(m)  # (m,)
+        v = np.zeros(m)
+        best, at, second = dense_jv._min2(row, v)
+        h = row - v  # (m,)
+        assert best == h.min() and at == int(np.argmin(h))
+        assert second == (np.sort(h)[1] if m > 1 else np.inf)
+
+
+def test_dense_relaxation_keeps_scanned_columns_and_returns_the_first_minimum():
+    rng = np.random.default_rng(5)
+    m = 11
+    row, v = rng.integers(0, 4, m).astype(float), np.zeros(m)  # (m,) ties on purpose
+    d, pred = np.full(m, np.inf), np.full(m, -1)
+    w = np.zeros(m)
+    w[[2, 7]] = np.inf  # scanned columns: never relaxed
+    d[[2, 7]] = -5.0
+    best, at = dense_jv._relax_arg(row, v, 0.5, w, d, pred, 3)
+    new = row - 0.5  # (m,)
+    live = np.isfinite(w)  # (m,) unscanned
+    np.testing.assert_array_equal(d[live], new[live])
+    assert (pred[live] == 3).all() and (d[[2, 7]] == -5.0).all() and (pred[[2, 7]] == -1).all()
+    assert best == new[live].min() and at == int(np.flatnonzero(live)[np.argmin(new[live])])

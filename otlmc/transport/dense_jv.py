@@ -18,8 +18,10 @@ column has a zero); :mod:`otlmc.transport.assignment` forms it exactly where ``C
 close (offsets, tiny ranges) and certifies the result on ``C`` itself, so this module only has to
 be fast, not to prove anything.
 
-The row scans keep several independent running minima: a single one is a chain of dependent
-compares (about 4 cycles each), several let the core overlap them.
+Every row scan is one pass with several independent running minima (a single one is a chain of
+dependent compares, about 4 cycles each; several let the core overlap them): the best and second
+best of a row in the row reduction, the relaxation and the next column to scan in a shortest-path
+step.
 """
 from __future__ import annotations
 
@@ -77,12 +79,67 @@ def _first_at(row, v, val, skip):
 
 
 @_jit
-def _relax(row, v, h, w, d, pred, i):
-    """Dijkstra step from row ``i``: ``d[j] = min(d[j], row[j] - v[j] - h)`` on the columns not
-    yet scanned (``w[j] = 0``; scanned columns carry ``w[j] = inf`` and never change). Returns the
-    smallest ``d`` over the unscanned columns (four running minima)."""
+def _min2(row, v):
+    """``(min, first argmin, second min)`` of ``row - v`` in one pass: four lanes, each keeping its
+    best and second best (a branch that is rarely taken, so no dependent chain), merged at the end.
+    A value equal to the best counts as the second best (a tie)."""
     n = row.size
     a0 = a1 = a2 = a3 = np.inf
+    b0 = b1 = b2 = b3 = np.inf
+    i0 = i1 = i2 = i3 = -1
+    j = 0
+    while j + 4 <= n:
+        h = row[j] - v[j]
+        if h < b0:
+            if h < a0:
+                b0 = a0; a0 = h; i0 = j
+            else:
+                b0 = h
+        h = row[j + 1] - v[j + 1]
+        if h < b1:
+            if h < a1:
+                b1 = a1; a1 = h; i1 = j + 1
+            else:
+                b1 = h
+        h = row[j + 2] - v[j + 2]
+        if h < b2:
+            if h < a2:
+                b2 = a2; a2 = h; i2 = j + 2
+            else:
+                b2 = h
+        h = row[j + 3] - v[j + 3]
+        if h < b3:
+            if h < a3:
+                b3 = a3; a3 = h; i3 = j + 3
+            else:
+                b3 = h
+        j += 4
+    while j < n:
+        h = row[j] - v[j]
+        if h < b0:
+            if h < a0:
+                b0 = a0; a0 = h; i0 = j
+            else:
+                b0 = h
+        j += 1
+    # merge: the best value, its first position, and the second best over everything else
+    best = a0; bi = i0; sec = b0
+    for (a, i, b) in ((a1, i1, b1), (a2, i2, b2), (a3, i3, b3)):
+        if a < best or (a == best and i < bi and i >= 0):
+            sec = min(sec, best, b)
+            best = a; bi = i
+        else:
+            sec = min(sec, a, b)
+    return best, bi, sec
+
+@_jit
+def _relax_arg(row, v, h, w, d, pred, i):
+    """Dijkstra step from row ``i``: ``d[j] = min(d[j], row[j] - v[j] - h)`` on the columns not
+    yet scanned (``w[j] = 0``; scanned columns carry ``w[j] = inf`` and never change). Returns the
+    smallest ``d`` over the unscanned columns and its first position (four lanes, one pass)."""
+    n = row.size
+    a0 = a1 = a2 = a3 = np.inf
+    k0 = k1 = k2 = k3 = -1
     j = 0
     while j + 4 <= n:
         for t in range(4):
@@ -94,10 +151,14 @@ def _relax(row, v, h, w, d, pred, i):
         t1 = d[j + 1] + w[j + 1]
         t2 = d[j + 2] + w[j + 2]
         t3 = d[j + 3] + w[j + 3]
-        a0 = t0 if t0 < a0 else a0
-        a1 = t1 if t1 < a1 else a1
-        a2 = t2 if t2 < a2 else a2
-        a3 = t3 if t3 < a3 else a3
+        if t0 < a0:
+            a0 = t0; k0 = j
+        if t1 < a1:
+            a1 = t1; k1 = j + 1
+        if t2 < a2:
+            a2 = t2; k2 = j + 2
+        if t3 < a3:
+            a3 = t3; k3 = j + 3
         j += 4
     while j < n:
         r = row[j] - v[j] - h + w[j]
@@ -105,12 +166,14 @@ def _relax(row, v, h, w, d, pred, i):
             d[j] = r
             pred[j] = i
         t0 = d[j] + w[j]
-        a0 = t0 if t0 < a0 else a0
+        if t0 < a0:
+            a0 = t0; k0 = j
         j += 1
-    a0 = a1 if a1 < a0 else a0
-    a2 = a3 if a3 < a2 else a2
-    return a2 if a2 < a0 else a0
-
+    best = a0; bk = k0
+    for (a, k) in ((a1, k1), (a2, k2), (a3, k3)):
+        if a < best or (a == best and k < bk):
+            best = a; bk = k
+    return best, bk
 
 @_jit
 def solve_dense(R, arr_factor):
@@ -170,11 +233,7 @@ def solve_dense(R, arr_factor):
                 continue
             steps += 1
             row = R[i]
-            umin = _min_range(row, v, 0, n)
-            j1 = _first_at(row, v, umin, -1)
-            a = _min_range(row, v, 0, j1)
-            b = _min_range(row, v, j1 + 1, n)
-            usub = a if a < b else b
+            umin, j1, usub = _min2(row, v)
             i0 = colsol[j1]
             if umin < usub:
                 v[j1] -= usub - umin
@@ -199,31 +258,25 @@ def solve_dense(R, arr_factor):
     for f in range(numfree):
         s = free[f]
         row = R[s]
+        mn = np.inf
+        j1 = -1
         for j in range(n):
-            d[j] = row[j] - v[j]
+            x = row[j] - v[j]
+            d[j] = x
             w[j] = 0.0
             pred[j] = s
-        mn = _min_range(row, v, 0, n)
+            if x < mn:
+                mn = x
+                j1 = j
         ns = 0
-        while True:
-            # among the columns at the current distance, an unassigned one ends the path
-            j1 = -1
-            end = -1
-            for j in range(n):
-                if d[j] + w[j] == mn:
-                    if colsol[j] < 0:
-                        end = j
-                        break
-                    if j1 < 0:
-                        j1 = j
-            if end >= 0:
-                break
+        while colsol[j1] >= 0:  # the nearest column is assigned: scan its row
             w[j1] = np.inf
             scanned[ns] = j1
             ns += 1
             i = colsol[j1]
             rowi = R[i]
-            mn = _relax(rowi, v, rowi[j1] - v[j1] - mn, w, d, pred, i)
+            mn, j1 = _relax_arg(rowi, v, rowi[j1] - v[j1] - mn, w, d, pred, i)
+        end = j1  # an unassigned column at distance mn
         for t in range(ns):  # potentials of the scanned columns
             j = scanned[t]
             v[j] += d[j] - mn
