@@ -27,6 +27,18 @@ def test_every_position_of_a_bad_entry_is_seen(n, bad):
             continue
         kind = asg._as_cost(C, False)[1]
         assert kind == ("forbidden" if bad == np.inf else "huge"), (pos, kind)
+        _, fused, mins = asg._as_cost(C, False, colmin=True)  # the one-pass check with column minima
+        assert fused == kind and mins is None, (pos, fused)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (5, 3), (7, 9), (300, 300)])
+def test_column_minima_from_the_validation_pass_are_numpy_s(shape):
+    C = np.random.default_rng(shape[1]).standard_normal(shape) * 1e3 + 1e6  # (n, m)
+    A, kind, mins = asg._as_cost(C, False, colmin=True)
+    assert kind == "finite"
+    np.testing.assert_array_equal(mins, C.min(0))
+    _, _, mins_max = asg._as_cost(C, True, colmin=True)  # maximise: minima of -C
+    np.testing.assert_array_equal(mins_max, (-C).min(0))
 
 
 @pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 9, 257])

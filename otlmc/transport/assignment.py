@@ -170,7 +170,7 @@ def linear_assignment(C, *, maximize: bool = False, return_info: bool = False):
     for name, flag in (("maximize", maximize), ("return_info", return_info)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be a bool, got {flag!r} ({type(flag).__name__}).")
-    C, kind = _as_cost(C, bool(maximize))  # (n_rows, n_cols) float64, minimised
+    C, kind, colmin = _as_cost(C, bool(maximize), colmin=True)  # (n_rows, n_cols) float64, minimised
     nr, nc = C.shape
     if nr != nc:
         reason = "rectangular"
@@ -183,7 +183,7 @@ def linear_assignment(C, *, maximize: bool = False, return_info: bool = False):
     elif _nb is None:  # pragma: no cover
         reason = "numba unavailable"
     else:
-        perm, info = _solve_square(C)
+        perm, info = _solve_square(C, colmin)
         return (perm, info) if return_info else perm
     perm = _scipy_perm(C, maximize)
     info = _info("scipy", reason, C.shape, edges=nr * nc)
@@ -227,10 +227,14 @@ def certify(C, perm, v) -> dict:
 
 
 # ----------------------------------------------------------------------------- input
-def _as_cost(C, maximize: bool):
+def _as_cost(C, maximize: bool, colmin: bool = False):
     """``C`` as a C-contiguous float64 minimisation matrix, and its kind: ``"finite"`` (the sum
     of squares is finite, so every ``|C_ij| < 1.3e154``), ``"forbidden"`` (``+inf`` entries) or
-    ``"huge"`` (finite, but large enough that sums of squares, and maybe differences, overflow)."""
+    ``"huge"`` (finite, but large enough that sums of squares, and maybe differences, overflow).
+
+    ``colmin=True`` also returns the column minima (n_cols,) of a finite matrix, taken in the same
+    pass over ``C`` (None otherwise): the solvers' base potentials, one read of ``C`` saved.
+    """
     A = np.asarray(to_numpy(C)) if not isinstance(C, np.ndarray) else C
     if A.dtype.kind not in "biuf":
         raise TypeError(
@@ -242,14 +246,18 @@ def _as_cost(C, maximize: bool):
     if maximize:
         A = -A  # (n_rows, n_cols) fresh copy: the caller's array is never modified
     if A.size == 0:
-        return A, "finite"
+        return (A, "finite", None) if colmin else (A, "finite")
     flat = A.ravel()  # (n_rows n_cols,) view
     with np.errstate(all="ignore"):
         # one pass settles the common case: a finite sum of squares means no NaN, no inf and
         # every |C_ij| < sqrt(float max) ~ 1.3e154, so no difference of entries overflows. A
         # serial kernel, not BLAS: a threaded ddot costs 5-12 ms at n = 256..1024 on busy cores
-        if np.isfinite(_sum_squares(flat) if _nb is not None else np.dot(flat, flat)):
-            return A, "finite"
+        if colmin and _nb is not None:
+            ss, mins = _sum_squares_colmin(A)
+        else:
+            ss, mins = (_sum_squares(flat) if _nb is not None else np.dot(flat, flat)), None
+        if np.isfinite(ss):
+            return (A, "finite", mins) if colmin else (A, "finite")
     lo, hi = A.min(), A.max()  # NaN propagates into both
     if np.isnan(lo) or lo == -np.inf:
         counts = {"NaN": int(np.isnan(A).sum()), ("+inf" if maximize else "-inf"): int((A == -np.inf).sum())}
@@ -258,7 +266,8 @@ def _as_cost(C, maximize: bool):
             f"C contains {found} entr{'y' if sum(counts.values()) == 1 else 'ies'}; costs must be real "
             f"numbers, with {'-inf' if maximize else '+inf'} only to forbid an edge"
             f"{' (maximize=True)' if maximize else ''}.")
-    return A, "forbidden" if hi == np.inf else "huge"
+    kind = "forbidden" if hi == np.inf else "huge"
+    return (A, kind, None) if colmin else (A, kind)
 
 
 def _scipy_perm(C: np.ndarray, maximize: bool = False) -> np.ndarray:
@@ -326,11 +335,8 @@ def _sample_rows(n: int) -> np.ndarray:
 
 def _tie_ratio(C, v, k: int) -> float:
     """Median over sampled rows of ``#{j : C_ij - v_j <= k-th smallest}`` / ``k`` (``v`` may be None)."""
-    R = C[_sample_rows(C.shape[0])]  # (s, n) the sampled rows
-    if v is not None:
-        R = R - v[None, :]  # reduced costs
-    kth = np.partition(R, k - 1, axis=1)[:, k - 1]  # (s,)
-    return float(np.median((R <= kth[:, None]).sum(1))) / k
+    counts = _tie_counts(C, np.zeros(C.shape[1]) if v is None else v, _sample_rows(C.shape[0]), k)  # (s,)
+    return float(np.median(counts)) / k
 
 
 def _rank1_start(C):
@@ -345,18 +351,14 @@ def _rank1_start(C):
     """
     n = C.shape[0]
     rows = _sample_rows(n)
-    c0, r0 = C[0], C[:, 0].copy()  # (n,), (n,)
-    D = C[rows] - c0[None, :] - (r0[rows] - C[0, 0])[:, None]  # (s, n) double differences
-    scale = float(np.abs(C[rows]).max() + np.abs(c0).max() + np.abs(r0).max())
-    s_best, j1 = np.unravel_index(np.argmax(np.abs(D)), D.shape)
-    K = float(D[s_best, j1])
+    K, i1, j1, scale = _double_differences(C, rows)  # the largest sampled D_ij and where it is
     if abs(K) <= 1e3 * _U * scale:  # no rank-one part above round-off
         return None
-    i1 = int(rows[s_best])
+    r0 = C[:, 0].copy()  # (n,)
     A = C[:, j1] - C[0, j1] - (r0 - C[0, 0])  # (n,)
-    B = C[i1] - c0 - (r0[i1] - C[0, 0])  # (n,)
-    with np.errstate(all="ignore"):  # near the float range the model check may overflow: then "no"
-        resid = float(np.abs(D - np.outer(A[rows] / K, B)).max())
+    B = C[i1] - C[0] - (r0[i1] - C[0, 0])  # (n,)
+    # near the float range the model check may overflow or give NaN: then "no"
+    resid = _rank1_residual(C, rows, A, B, K)
     if not resid <= RANK1_RTOL * abs(K) + 64 * _U * scale:
         return None
     ro = np.argsort(A / K, kind="stable")  # rows by a ascending
@@ -372,7 +374,7 @@ def _graph(C, v0, indptr, indices, costs):
     return indptr, indices, costs - v0[indices]
 
 
-def _solve_square(C: np.ndarray):
+def _solve_square(C: np.ndarray, colmin=None):
     """Profile, then sparse rounds with a dense certificate; scipy when either says so.
 
     Potentials come in two parts: a base ``v0`` (column minima, or the rank-one chain
@@ -398,7 +400,7 @@ def _solve_square(C: np.ndarray):
         arr = 0
     elif n < SPARSE_MIN_N:
         # small: a dense solve on C - v0 (exact where C and v0 are close, as in the graph)
-        v0 = _column_min(C)  # (n,) base potentials: entries of C
+        v0 = _column_min(C) if colmin is None else colmin  # (n,) base potentials: entries of C
         row2col, v = solve_dense(C - v0, DENSE_ARR_FACTOR)  # (n,), (n,)
         cert, _ = _certificate(C, row2col, v0, v, k, any_column=True)
         if cert["certified"]:
@@ -409,7 +411,7 @@ def _solve_square(C: np.ndarray):
         # heavy ties: in the raw rows (no dense pass spent before scipy), then after column reduction
         if _tie_ratio(C, None, min(PROFILE_K, n)) >= TIE_RATIO:
             return _scipy_perm(C), _info("scipy", "ties", C.shape, edges=n * n)
-        v0 = _column_min(C)  # (n,) column reduction: base potentials
+        v0 = _column_min(C) if colmin is None else colmin  # (n,) column reduction: base potentials
         if _tie_ratio(C, v0, min(PROFILE_K, n)) >= TIE_RATIO:
             return _scipy_perm(C), _info("scipy", "ties", C.shape, edges=n * n)
         top_r, u = _candidates_rows(C, v0, k)  # (n, 3k) -1 padded, (n,) u: row reduction
@@ -453,6 +455,73 @@ if _nb is not None:
                 if C[i, j] < out[j]:
                     out[j] = C[i, j]
         return out
+
+    @_jit
+    def _tie_counts(C, v, rows, k):
+        """For each sampled row ``i``: ``#{j : C_ij - v_j <= k-th smallest of the row}`` (s,)."""
+        m = C.shape[1]
+        red = np.empty(m)
+        hv = np.empty(k)
+        hi = np.empty(k, dtype=np.int64)
+        out = np.empty(rows.size, dtype=np.int64)
+        for t in range(rows.size):
+            row = C[rows[t]]
+            for j in range(m):
+                red[j] = row[j] - v[j]
+            _heap_k(red, k, hv, hi)
+            kth = hv[0]
+            c = 0
+            for j in range(m):
+                c += red[j] <= kth
+            out[t] = c
+        return out
+
+    @_jit
+    def _double_differences(C, rows):
+        """The sampled double difference ``D_ij = (C_ij - C_0j) - (C_i0 - C_00)`` of largest
+        magnitude (first in row-major order among equals), its row and column, and the scale
+        ``max|C_rows| + max|C_0.| + max|C_.0|`` (the sampled rows, row 0, column 0)."""
+        n, m = C.shape
+        best = -1.0
+        K, i1, j1 = 0.0, 0, 0
+        amax = 0.0
+        c00 = C[0, 0]
+        for t in range(rows.size):
+            i = rows[t]
+            row = C[i]
+            ri = C[i, 0] - c00
+            for j in range(m):
+                x = row[j]
+                amax = max(amax, abs(x))
+                dij = (x - C[0, j]) - ri
+                if abs(dij) > best:
+                    best = abs(dij)
+                    K, i1, j1 = dij, i, j
+        a0 = 0.0
+        for j in range(m):
+            a0 = max(a0, abs(C[0, j]))
+        b0 = 0.0
+        for i in range(n):
+            b0 = max(b0, abs(C[i, 0]))
+        return K, i1, j1, amax + a0 + b0
+
+    @_jit
+    def _rank1_residual(C, rows, A, B, K):
+        """``max |D_ij - (A_i / K) B_j|`` over the sampled rows; NaN if any term is NaN."""
+        m = C.shape[1]
+        c00 = C[0, 0]
+        worst = 0.0
+        for t in range(rows.size):
+            i = rows[t]
+            row = C[i]
+            ri = C[i, 0] - c00
+            a = A[i] / K
+            for j in range(m):
+                x = abs(((row[j] - C[0, j]) - ri) - a * B[j])
+                if x != x:
+                    return np.nan
+                worst = x if x > worst else worst
+        return worst
 
     @_jit
     def _row_min_reduced(C, v0, v):
@@ -504,6 +573,32 @@ if _nb is not None:
             s0 += x[j] * x[j]
             j += 1
         return (s0 + s1) + (s2 + s3)
+
+    @_jit
+    def _sum_squares_colmin(C):
+        """:func:`_sum_squares` of the 2-D ``C`` and its column minima (m,), in one row-major pass."""
+        n, m = C.shape
+        mins = C[0].copy()
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for i in range(n):
+            row = C[i]
+            j = 0
+            while j + 4 <= m:
+                s0 += row[j] * row[j]
+                s1 += row[j + 1] * row[j + 1]
+                s2 += row[j + 2] * row[j + 2]
+                s3 += row[j + 3] * row[j + 3]
+                j += 4
+            while j < m:
+                s0 += row[j] * row[j]
+                j += 1
+            for j in range(m):
+                if row[j] < mins[j]:
+                    mins[j] = row[j]
+        return (s0 + s1) + (s2 + s3), mins
 
     @_nb.njit(cache=True, nogil=True, inline="always")
     def _sift_down(hv, hi, p, k):
