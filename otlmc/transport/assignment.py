@@ -48,8 +48,9 @@ Method (square, finite, ``n >= DENSE_MIN_N``)
    costs are made of. The dense solver's potentials move along whole shortest-path trees, so a
    row is compared with columns whose potentials are unrelated to its match's: there
    ``|v_{p(i)}|`` is replaced by ``max_j |v_j|``, which bounds the potential of both columns
-   compared (integer costs stay exact while it is below 2^49). The test never looks at ``sum_i |C_{i,p(i)}|``, so a constant, a row offset
-   or a column offset added to ``C`` does not loosen it. Otherwise each failing row's violated
+   compared (integer costs stay exact while it is below 2^49). The test never looks at
+   ``sum_i |C_{i,p(i)}|``, so a constant, a row offset or a column offset added to ``C`` does not
+   loosen it. Otherwise each failing row's violated
    edges are added and the sparse solve restarts from the current potentials; after
    ``MAX_ROUNDS`` rounds, or when two rounds in a row each clear less than a tenth of the failing
    rows, scipy answers. An uncertified dense result goes to scipy directly.
