@@ -149,7 +149,8 @@ def bench_assignment(sizes, repeats: int, regimes=REGIMES, log=print) -> list[di
     from otlmc.transport.assignment import linear_assignment
 
     pkg = lap_package()
-    linear_assignment(regime_cost("gauss16", 300, np.random.default_rng(0)))  # compile / load numba
+    for n_warm in (300, 600):  # compile / load numba: the dense and the sparse band
+        linear_assignment(regime_cost("gauss16", n_warm, np.random.default_rng(0)))
     rows = []
     for n in sizes:
         for regime in regimes:
@@ -212,7 +213,8 @@ def bench_hard(n: int, repeats: int, families=HARD, log=print) -> list[dict]:
 
     from otlmc.transport.assignment import linear_assignment
 
-    linear_assignment(regime_cost("gauss16", 300, np.random.default_rng(0)))  # compile / load numba
+    for n_warm in (300, 600):  # compile / load numba: the dense and the sparse band
+        linear_assignment(regime_cost("gauss16", n_warm, np.random.default_rng(0)))
     rows = []
     for fam in families:
         C = np.ascontiguousarray(regime_cost(fam, n, np.random.default_rng([n, len(fam)])))

@@ -64,8 +64,8 @@ def test_row_minima_of_reduced_costs_match_numpy_exactly(m):
 @pytest.mark.parametrize("k", [5, 20])
 def test_row_candidates_hold_the_row_minimum_and_a_threshold_set(m, k):
     """Each row's candidates are the columns at or below one threshold (every column cheaper than
-    a candidate is a candidate too), between k/2 and 3k of them or exactly the k smallest, and
-    the returned row minima are numpy's."""
+    a candidate is a candidate too), between CAND_MIN and 3k of them or exactly the k smallest,
+    and the returned row minima are numpy's."""
     rng = np.random.default_rng(m + k)
     C, v = rng.standard_normal((m, m)), rng.standard_normal(m)  # (m, m), (m,)
     C[3] = v  # a row of ties: every reduced cost 0 (more than 3k pass, the exact k are kept)
@@ -74,7 +74,7 @@ def test_row_candidates_hold_the_row_minimum_and_a_threshold_set(m, k):
     np.testing.assert_array_equal(rmin, R.min(1))
     for i in range(m):
         cols = idx[i][idx[i] >= 0]
-        assert np.unique(cols).size == cols.size and max(1, k // 2) <= cols.size <= 3 * k, (i, cols.size)
+        assert np.unique(cols).size == cols.size and min(asg.CAND_MIN, k) <= cols.size <= 3 * k, (i, cols.size)
         if cols.size == k and np.array_equal(np.sort(R[i, cols]), np.sort(R[i])[:k]):  # the exact k
             continue
         assert (R[i] <= R[i, cols].max()).sum() == cols.size, i  # a threshold set
@@ -90,7 +90,7 @@ def test_column_candidates_are_threshold_sets_too(n):
     R = C - u[:, None]  # (n, n)
     for j in range(n):
         rows = idx[j][idx[j] >= 0]
-        assert np.unique(rows).size == rows.size and max(1, k // 2) <= rows.size <= 3 * k, (j, rows.size)
+        assert np.unique(rows).size == rows.size and min(asg.CAND_MIN, k) <= rows.size <= 3 * k, (j, rows.size)
         assert R[rows, j].min() == R[:, j].min()
         if rows.size == k and np.array_equal(np.sort(R[rows, j]), np.sort(R[:, j])[:k]):
             continue
