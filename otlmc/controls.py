@@ -28,7 +28,8 @@ from .theory import RateLaw, wasserstein_rate
 from .claims import Correction, corrected_fit
 from .fit import fit_rate
 from .rng import check_rng
-from .transport import sq_distances
+from .transport import match_clouds, sq_distances
+from .wide_pairs import DENSE_MAX_WIDTH
 
 try:  # numba is a core dependency; the guard keeps a numpy path if it is broken
     import numba as _nb
@@ -109,10 +110,19 @@ def two_sample_w2sq(X, Y, *, periodic: bool = False) -> float:
     """Exact ``W_2^2`` between the empirical measures of ``X`` (n, d) and ``Y`` (n, d).
 
     By Birkhoff's theorem one assignment (:func:`otlmc.transport.linear_assignment`) on the
-    squared-distance matrix, Euclidean or (``periodic=True``) on the unit flat torus.
+    squared-distance matrix, Euclidean or (``periodic=True``) on the unit flat torus. Above
+    ``n = DENSE_MAX_WIDTH`` (where the matrix passes 2 GiB) the Euclidean case runs matrix-free
+    (:func:`otlmc.transport.match_clouds`); the periodic one is refused there.
     """
     if not isinstance(periodic, (bool, np.bool_)):
         raise TypeError(f"periodic must be a bool, got {periodic!r}.")
+    n = np.shape(X)[0]
+    if n > DENSE_MAX_WIDTH and np.shape(Y)[0] == n:
+        if periodic:  # an n x n matrix would pass 2 GiB, and the matrix-free solver is Euclidean
+            raise ValueError(f"X has n = {n} points: with periodic=True, n <= {DENSE_MAX_WIDTH} is allowed "
+                             "(the flat-torus cost has a dense path only).")
+        _, info = match_clouds(X, Y, return_info=True)  # certified exact, O(n k) memory
+        return float(info["total"]) / n
     C = periodic_sq_distances(X, Y) if periodic else sq_distances(X, Y)  # (n, m)
     if C.shape[0] != C.shape[1]:
         raise ValueError(f"X and Y must have the same number of points, got {C.shape[0]} and {C.shape[1]}.")

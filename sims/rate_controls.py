@@ -26,6 +26,7 @@ from otlmc.declare import Sim, grid_values, param
 from otlmc.plots import loglog_panel, plt
 from otlmc.runner import run
 from otlmc.tables import column
+from otlmc.wide_pairs import DENSE_MAX_WIDTH
 
 COLOR = {"torus": "C2", "cube": "C1", "gaussian": "C0"}
 TEXT = {"torus": "uniform, flat torus (periodic cost)", "cube": "uniform, cube", "gaussian": "Gaussian N(0, I_d)"}
@@ -38,7 +39,9 @@ COLLAPSE_MIN_D = 8  # the collapse is drawn for d >= 8, where the Gaussian's fre
 class Config:
     dims: tuple = param((2, 3, 5, 8, 12, 16, 24), "dimensions d of the points", min=2, quick=(2, 3, 8), axis="d")
     widths: tuple = param((64, 128, 256, 512, 1024, 2048), "sample sizes n (points per sample; the rows of a "
-                          "width-n layer)", min=3, quick=(16, 32, 64, 128), axis="width")
+                          "width-n layer; the torus's periodic cost has a dense path only, hence the "
+                          f"maximum {DENSE_MAX_WIDTH})", min=3, max=DENSE_MAX_WIDTH, quick=(16, 32, 64, 128),
+                          axis="width")
     replicates: int = param(16, "pairs of samples per (d, n)", min=2, quick=4)
     fit_min_width: int = param(64, "smallest width in the rate fits", min=1, quick=16, identity=False)
 

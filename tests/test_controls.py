@@ -9,6 +9,7 @@ import numpy as np
 import ot
 import pytest
 
+import otlmc.controls as controls
 from otlmc.claims import Claim, Correction, corrected_fit, evaluate
 from otlmc.controls import (
     _periodic_numpy,
@@ -204,3 +205,16 @@ def test_loglog_offset_fit_recovers_the_law_and_its_errors(rng):
     assert f["se_A"] == pytest.approx(math.sqrt(w.sum() / det), rel=1e-5)
     with pytest.raises(ValueError, match="three widths"):
         loglog_offset_fit([100.0, 100.0, 1000.0, 1000.0], [1.0, 2.0, 1.0, 2.0])
+
+
+def test_wide_euclidean_samples_run_matrix_free_and_periodic_ones_are_refused(monkeypatch):
+    """Above the dense limit the Euclidean W_2^2 comes from the matrix-free solver (the same
+    value as the dense assignment) and the periodic one is refused with its limit named."""
+    rng = np.random.default_rng(4)
+    X, Y = rng.random((300, 2)), rng.random((300, 2))  # (300, 2) each
+    dense = two_sample_w2sq(X, Y)
+    monkeypatch.setattr(controls, "DENSE_MAX_WIDTH", 100)
+    wide = two_sample_w2sq(X, Y)
+    assert wide == pytest.approx(dense, rel=1e-12)
+    with pytest.raises(ValueError, match="n = 300 points: with periodic=True, n <= 100"):
+        two_sample_w2sq(X, Y, periodic=True)
