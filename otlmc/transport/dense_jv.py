@@ -14,12 +14,14 @@ Jonker & Volgenant (Computing 38, 1987) in its three phases,
 3. **shortest augmenting paths** (Dijkstra on reduced costs) for the rows still free.
 
 The input is the reduced matrix ``R = C - v0`` (``v0``: column minima, so ``R >= 0`` and every
-column has a zero); :mod:`otlmc.transport.assignment` forms it exactly where ``C`` and ``v0`` are
+column has a zero)
+:mod:`otlmc.transport.assignment` forms it exactly where ``C`` and ``v0`` are
 close (offsets, tiny ranges) and certifies the result on ``C`` itself, so this module only has to
 be fast, not to prove anything.
 
 Every row scan is one pass with several independent running minima (a single one is a chain of
-dependent compares, about 4 cycles each; several let the core overlap them): the best and second
+dependent compares, about 4 cycles each
+several let the core overlap them): the best and second
 best of a row in the row reduction, the relaxation and the next column to scan in a shortest-path
 step.
 """
@@ -92,25 +94,33 @@ def _min2(row, v):
         h = row[j] - v[j]
         if h < b0:
             if h < a0:
-                b0 = a0; a0 = h; i0 = j
+                b0 = a0
+                a0 = h
+                i0 = j
             else:
                 b0 = h
         h = row[j + 1] - v[j + 1]
         if h < b1:
             if h < a1:
-                b1 = a1; a1 = h; i1 = j + 1
+                b1 = a1
+                a1 = h
+                i1 = j + 1
             else:
                 b1 = h
         h = row[j + 2] - v[j + 2]
         if h < b2:
             if h < a2:
-                b2 = a2; a2 = h; i2 = j + 2
+                b2 = a2
+                a2 = h
+                i2 = j + 2
             else:
                 b2 = h
         h = row[j + 3] - v[j + 3]
         if h < b3:
             if h < a3:
-                b3 = a3; a3 = h; i3 = j + 3
+                b3 = a3
+                a3 = h
+                i3 = j + 3
             else:
                 b3 = h
         j += 4
@@ -118,24 +128,31 @@ def _min2(row, v):
         h = row[j] - v[j]
         if h < b0:
             if h < a0:
-                b0 = a0; a0 = h; i0 = j
+                b0 = a0
+                a0 = h
+                i0 = j
             else:
                 b0 = h
         j += 1
     # merge: the best value, its first position, and the second best over everything else
-    best = a0; bi = i0; sec = b0
+    best = a0
+    bi = i0
+    sec = b0
     for (a, i, b) in ((a1, i1, b1), (a2, i2, b2), (a3, i3, b3)):
         if a < best or (a == best and i < bi and i >= 0):
             sec = min(sec, best, b)
-            best = a; bi = i
+            best = a
+            bi = i
         else:
             sec = min(sec, a, b)
     return best, bi, sec
 
+
 @_jit
 def _relax_arg(row, v, h, w, d, pred, i):
     """Dijkstra step from row ``i``: ``d[j] = min(d[j], row[j] - v[j] - h)`` on the columns not
-    yet scanned (``w[j] = 0``; scanned columns carry ``w[j] = inf`` and never change). Returns the
+    yet scanned (``w[j] = 0``
+    scanned columns carry ``w[j] = inf`` and never change). Returns the
     smallest ``d`` over the unscanned columns and its first position (four lanes, one pass)."""
     n = row.size
     a0 = a1 = a2 = a3 = np.inf
@@ -152,13 +169,17 @@ def _relax_arg(row, v, h, w, d, pred, i):
         t2 = d[j + 2] + w[j + 2]
         t3 = d[j + 3] + w[j + 3]
         if t0 < a0:
-            a0 = t0; k0 = j
+            a0 = t0
+            k0 = j
         if t1 < a1:
-            a1 = t1; k1 = j + 1
+            a1 = t1
+            k1 = j + 1
         if t2 < a2:
-            a2 = t2; k2 = j + 2
+            a2 = t2
+            k2 = j + 2
         if t3 < a3:
-            a3 = t3; k3 = j + 3
+            a3 = t3
+            k3 = j + 3
         j += 4
     while j < n:
         r = row[j] - v[j] - h + w[j]
@@ -167,13 +188,17 @@ def _relax_arg(row, v, h, w, d, pred, i):
             pred[j] = i
         t0 = d[j] + w[j]
         if t0 < a0:
-            a0 = t0; k0 = j
+            a0 = t0
+            k0 = j
         j += 1
-    best = a0; bk = k0
+    best = a0
+    bk = k0
     for (a, k) in ((a1, k1), (a2, k2), (a3, k3)):
         if a < best or (a == best and k < bk):
-            best = a; bk = k
+            best = a
+            bk = k
     return best, bk
+
 
 @_jit
 def solve_dense(R, arr_factor):
