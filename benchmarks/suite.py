@@ -141,6 +141,12 @@ def machine_info() -> dict:
     return info
 
 
+def _warm_assignment(linear_assignment) -> None:
+    """Compile or load the numba kernels of both assignment bands (dense and sparse) before timing."""
+    for n_warm in (300, 600):
+        linear_assignment(regime_cost("gauss16", n_warm, np.random.default_rng(0)))
+
+
 # ----------------------------------------------------------------------------- sections
 def bench_assignment(sizes, repeats: int, regimes=REGIMES, log=print) -> list[dict]:
     from scipy.optimize import linear_sum_assignment
@@ -149,8 +155,7 @@ def bench_assignment(sizes, repeats: int, regimes=REGIMES, log=print) -> list[di
     from otlmc.transport.assignment import linear_assignment
 
     pkg = lap_package()
-    for n_warm in (300, 600):  # compile / load numba: the dense and the sparse band
-        linear_assignment(regime_cost("gauss16", n_warm, np.random.default_rng(0)))
+    _warm_assignment(linear_assignment)
     rows = []
     for n in sizes:
         for regime in regimes:
@@ -213,8 +218,7 @@ def bench_hard(n: int, repeats: int, families=HARD, log=print) -> list[dict]:
 
     from otlmc.transport.assignment import linear_assignment
 
-    for n_warm in (300, 600):  # compile / load numba: the dense and the sparse band
-        linear_assignment(regime_cost("gauss16", n_warm, np.random.default_rng(0)))
+    _warm_assignment(linear_assignment)
     rows = []
     for fam in families:
         C = np.ascontiguousarray(regime_cost(fam, n, np.random.default_rng([n, len(fam)])))

@@ -579,29 +579,18 @@ if _nb is not None:
 
     @_jit
     def _sum_squares_colmin(C):
-        """:func:`_sum_squares` of the 2-D ``C`` and its column minima (m,), in one row-major pass."""
+        """:func:`_sum_squares` of the 2-D ``C`` (summed row by row) and its column minima (m,), in
+        one row-major pass."""
         n, m = C.shape
         mins = C[0].copy()
-        s0 = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
+        total = 0.0
         for i in range(n):
             row = C[i]
-            j = 0
-            while j + 4 <= m:
-                s0 += row[j] * row[j]
-                s1 += row[j + 1] * row[j + 1]
-                s2 += row[j + 2] * row[j + 2]
-                s3 += row[j + 3] * row[j + 3]
-                j += 4
-            while j < m:
-                s0 += row[j] * row[j]
-                j += 1
+            total += _sum_squares(row)
             for j in range(m):
                 if row[j] < mins[j]:
                     mins[j] = row[j]
-        return (s0 + s1) + (s2 + s3), mins
+        return total, mins
 
     @_nb.njit(cache=True, nogil=True, inline="always")
     def _sift_down(hv, hi, p, k):
